@@ -1,0 +1,3 @@
+"""Mắt Thần edge agent: ONVIF discovery, motion detection and durable MQTT for village camera clusters."""
+
+__version__ = "0.1.0"

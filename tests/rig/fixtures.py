@@ -1,0 +1,1 @@
+"""Pytest fixtures of the test rig (registered from tests/conftest.py)."""
