@@ -154,3 +154,33 @@ class HealthSample:
     host: dict[str, Any] = field(default_factory=dict)
     outbox: dict[str, Any] = field(default_factory=dict)
     cameras: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CameraReport:
+    """What a camera pipeline (in a worker process) tells the supervisor, every few seconds and on every change.
+
+    The pipeline only observes; the supervisor's status machine (agent/health) turns a run of reports into the
+    published `CameraStatus`, with damping. Counters are cumulative since the pipeline started, so a lost report
+    loses no information.
+    """
+
+    camera_id: str
+    ts: float  # UTC epoch when the report was made
+    connected: bool  # the source is open and delivering packets
+    error: StatusReason | None = None  # typed failure of the last connection attempt or read, if any
+    error_message: str = ""  # plain words for the technician; never contains credentials
+    decode_mode: DecodeMode | None = None
+    frames_in: int = 0  # frames (or packets, in keyframe mode) received
+    frames_analysed: int = 0
+    fps_in: float | None = None
+    fps_analysed: float | None = None
+    last_frame_ts: float | None = None  # capture time of the last *new* frame
+    last_frame_age_s: float | None = None  # monotonic age of the last new frame
+    reconnects: int = 0
+    stalls: int = 0
+    frozen: bool = False  # identical frames for longer than the frozen threshold
+    mean_luma: float | None = None  # of the last analysed frame, 0..255
+    luma_std: float | None = None  # near 0 means black or uniform image
+    greyscale: bool | None = None  # colour planes flat: the camera is in infra-red night mode
+    events: int = 0  # motion events started

@@ -1,4 +1,8 @@
-"""Fixtures shared by every test package. Fixtures for a real broker and network namespaces live in tests/rig/."""
+"""Fixtures shared by every test package.
+
+The rig's fixtures live in tests/rig/: a real Mosquitto broker (broker.py) and private network namespaces
+(netns.py). They are plugins so that each rig module stays small and owned by one concern.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-pytest_plugins = ["tests.rig.fixtures"]
+pytest_plugins = ["tests.rig.broker", "tests.rig.netns"]
 
 
 @pytest.fixture(scope="session")

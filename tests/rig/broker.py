@@ -1,0 +1,1 @@
+"""Real Mosquitto broker fixtures (filled in by the MQTT work)."""

@@ -1,1 +1,0 @@
-"""Pytest fixtures of the test rig (registered from tests/conftest.py)."""
