@@ -1,0 +1,1 @@
+"""Health: metrics, camera status, the state file and the doctor checks."""

@@ -1,0 +1,417 @@
+"""The camera status machine: a run of `CameraReport`s in, a damped `CameraStatus` out, only when it changes.
+
+Pure apart from the two injected clocks (`mono` for ages and dwell times, `wall` for the published `since`), so
+every transition is unit-tested with a fake clock. One `StatusMachine` per camera; `StatusBoard` holds them all
+behind a lock for the supervisor (which feeds reports) and the health thread (which ticks and reads snapshots).
+
+How a fault becomes visible within 15 s and a recovery within 10 s, with the default thresholds:
+- a failed connection (refused, timeout, auth, unreachable, ONVIF, decoder) is offline on the first report that
+  carries it — worse news is never delayed;
+- a stream that stops delivering frames is offline once its last new frame is `stall_offline_s` old (the age keeps
+  growing between reports, because `tick()` re-evaluates with the current clock);
+- a worker that stops reporting at all is offline after `report_silence_s`;
+- better news must hold for `recover_dwell_s` (a few seconds) before it is published, and for
+  `flap_recover_dwell_s` while the camera is flapping, so a camera that drops every few seconds shows one steady
+  offline instead of a storm of retained messages.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+from agent.i18n import N_
+from agent.models import CameraReport, CameraState, CameraStatus, StatusReason
+
+Clock = Callable[[], float]
+
+OFFLINE_REASONS = frozenset(
+    {
+        StatusReason.UNREACHABLE,
+        StatusReason.AUTH_FAILED,
+        StatusReason.ONVIF_ERROR,
+        StatusReason.RTSP_REFUSED,
+        StatusReason.RTSP_TIMEOUT,
+        StatusReason.STREAM_STALLED,
+        StatusReason.FROZEN_IMAGE,
+        StatusReason.DECODER_ERROR,
+        StatusReason.DISABLED,
+    }
+)
+
+# Canonical plain-English message per reason (translated by the CLI tools through agent.i18n).
+REASON_MESSAGES: dict[StatusReason, str] = {
+    StatusReason.NONE: N_("camera is working normally"),
+    StatusReason.UNREACHABLE: N_("camera does not answer on the network"),
+    StatusReason.AUTH_FAILED: N_("camera rejected the user name or password"),
+    StatusReason.ONVIF_ERROR: N_("camera answered ONVIF requests with an error"),
+    StatusReason.RTSP_REFUSED: N_("camera refused the video stream connection"),
+    StatusReason.RTSP_TIMEOUT: N_("camera accepted the connection but the video stream did not start in time"),
+    StatusReason.STREAM_STALLED: N_("video stream stopped delivering frames"),
+    StatusReason.FROZEN_IMAGE: N_("camera keeps sending the same image"),
+    StatusReason.DECODER_ERROR: N_("video from the camera could not be decoded"),
+    StatusReason.DISABLED: N_("camera is disabled"),
+    StatusReason.LOW_FPS: N_("camera delivers fewer frames per second than needed"),
+    StatusReason.FREQUENT_RECONNECTS: N_("video stream keeps dropping and reconnecting"),
+    StatusReason.BLACK_IMAGE: N_("image is black"),
+    StatusReason.UNIFORM_IMAGE: N_("image is one flat colour (lens covered or sensor fault)"),
+    StatusReason.STUCK_IR: N_("camera is stuck in infra-red night mode during the day"),
+    StatusReason.STARTING: N_("waiting for the first frames from the camera"),
+}
+
+_SEVERITY = {CameraState.ONLINE: 0, CameraState.DEGRADED: 1, CameraState.OFFLINE: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class StatusThresholds:
+    """Tuning of the machine. Every value is in seconds, frames per second or grey levels, as its name says."""
+
+    stall_offline_s: float = 8.0  # last new frame older than this → offline; + one 2 s report still < 15 s budget
+    report_silence_s: float = 12.0  # no report at all from the worker → offline (worker hung or dead)
+    startup_grace_s: float = 30.0  # "starting" may last this long before it counts as a stalled stream
+    frozen_offline_s: float = 8.0  # frozen (as flagged by the pipeline) this much longer → offline, else degraded
+    min_fps: float = 1.0  # fps received below this while connected → degraded low_fps
+    reconnect_window_s: float = 600.0  # drops of a working stream are counted over this window
+    reconnects_degraded: int = 3  # this many drops in the window → degraded frequent_reconnects
+    black_luma: float = 16.0  # mean grey level at or below this (with a flat image) → black
+    uniform_std: float = 4.0  # grey-level standard deviation at or below this → black or uniform image
+    degrade_dwell_s: float = 5.0  # a degraded condition must last this long (a passing shadow is not a fault)
+    recover_dwell_s: float = 3.0  # better news must last this long; < 10 s recovery budget with 2 s reports
+    reason_dwell_s: float = 4.0  # a new reason with the same state must last this long (retries alternate)
+    flap_window_s: float = 300.0  # published changes are counted over this window
+    flap_changes: int = 4  # this many changes in the window → flapping
+    flap_recover_dwell_s: float = 60.0  # while flapping, better news must last this long
+
+    def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            if getattr(self, name) < 0:
+                raise ValueError(f"status threshold {name} must not be negative")
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    state: CameraState
+    reason: StatusReason
+    detail: str = ""
+
+    @property
+    def key(self) -> tuple[CameraState, StatusReason]:
+        return (self.state, self.reason)
+
+
+@dataclass(slots=True)
+class _Pending:
+    verdict: _Verdict
+    mono: float
+    wall: float
+
+
+@dataclass(slots=True)
+class _Memory:
+    """What the machine remembers between reports."""
+
+    report: CameraReport | None = None
+    report_mono: float = 0.0
+    connected_since: float | None = None  # mono of the first connected report of the current connection
+    frozen_since: float | None = None  # mono of the first frozen report of the current frozen run
+    drops: deque[float] = field(default_factory=deque)  # mono of each drop of a working stream
+    changes: deque[float] = field(default_factory=deque)  # mono of each published change
+
+
+def message_for(reason: StatusReason, detail: str = "") -> str:
+    """The published message: the canonical sentence for the reason, then the pipeline's detail if any."""
+    base = REASON_MESSAGES.get(reason, str(reason))
+    return f"{base} ({detail})" if detail else base
+
+
+class StatusMachine:
+    """One camera's status. Feed it with `observe(report)`, call `tick()` every second; both return a status to
+    publish (retained) when the published state or reason changes, else None. The first call returns the initial
+    status so that a fresh agent publishes something for every camera."""
+
+    def __init__(
+        self,
+        camera_id: str,
+        *,
+        thresholds: StatusThresholds | None = None,
+        mono: Clock = time.monotonic,
+        wall: Clock = time.time,
+        daytime: Callable[[float], bool] | None = None,
+        enabled: bool = True,
+    ) -> None:
+        self.camera_id = camera_id
+        self._t = thresholds or StatusThresholds()
+        self._mono = mono
+        self._wall = wall
+        self._daytime = daytime  # wall epoch -> is it day there; None disables the stuck-IR check
+        self._enabled = enabled
+        self._created = mono()
+        self._mem = _Memory()
+        self._pending: _Pending | None = None
+        first = _Verdict(CameraState.DEGRADED, StatusReason.STARTING) if enabled else _disabled()
+        self._applied = first
+        self._since = wall()
+        self._announced = False
+
+    # -- inputs ---------------------------------------------------------------------------------------------------
+    def observe(self, report: CameraReport) -> CameraStatus | None:
+        """Take one report from the camera pipeline."""
+        if report.camera_id != self.camera_id:
+            raise ValueError(f"report for {report.camera_id!r} given to the machine of {self.camera_id!r}")
+        now = self._mono()
+        mem = self._mem
+        prev = mem.report
+        if report.connected:
+            if mem.connected_since is None or prev is None or not prev.connected:
+                mem.connected_since = now
+        else:
+            mem.connected_since = None
+        if report.frozen:
+            if mem.frozen_since is None:
+                mem.frozen_since = now
+        else:
+            mem.frozen_since = None
+        # A drop of a working stream: the reconnect counter moved while the previous report was connected. Failed
+        # retries during an outage (previous report not connected) are not drops; one outage counts once.
+        if prev is not None and prev.connected and (report.reconnects > prev.reconnects or not report.connected):
+            mem.drops.append(now)
+        mem.report = report
+        mem.report_mono = now
+        return self._evaluate(now)
+
+    def tick(self) -> CameraStatus | None:
+        """Re-evaluate with the current clock (ages grow, dwell times elapse, a silent worker is noticed)."""
+        return self._evaluate(self._mono())
+
+    def set_enabled(self, enabled: bool) -> CameraStatus | None:
+        """Disable (offline/disabled at once) or re-enable (starting at once) the camera."""
+        if enabled == self._enabled:
+            return None
+        self._enabled = enabled
+        self._mem = _Memory()
+        self._created = self._mono()
+        verdict = _Verdict(CameraState.DEGRADED, StatusReason.STARTING) if enabled else _disabled()
+        return self._apply(verdict, self._mono(), self._wall())
+
+    # -- outputs --------------------------------------------------------------------------------------------------
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    def current(self) -> CameraStatus:
+        """The published state and reason with the latest frame time, fps and decode mode."""
+        v = self._applied
+        report = self._mem.report
+        status = CameraStatus(
+            camera_id=self.camera_id,
+            state=v.state,
+            reason=v.reason,
+            message=message_for(v.reason, v.detail),
+            since=self._since,
+        )
+        if report is None:
+            return status
+        return replace(
+            status,
+            last_frame_ts=report.last_frame_ts,
+            fps_in=report.fps_in,
+            fps_analysed=report.fps_analysed,
+            decode_mode=report.decode_mode,
+        )
+
+    def last_report(self) -> CameraReport | None:
+        return self._mem.report
+
+    def flapping(self) -> bool:
+        self._forget_old(self._mono())
+        return len(self._mem.changes) >= self._t.flap_changes
+
+    # -- the machine ----------------------------------------------------------------------------------------------
+    def _evaluate(self, now: float) -> CameraStatus | None:
+        self._forget_old(now)
+        verdict = self._classify(now)
+        wall = self._wall()
+        if verdict.key == self._applied.key:
+            self._pending = None
+            self._applied = verdict  # keep the freshest detail; not a change
+            return self._announce()
+        if self._pending is None or self._pending.verdict.key != verdict.key:
+            self._pending = _Pending(verdict, now, wall)
+        else:
+            self._pending.verdict = verdict
+        if now - self._pending.mono >= self._dwell(self._applied, verdict):
+            return self._apply(verdict, now, self._pending.wall)
+        return self._announce()
+
+    def _announce(self) -> CameraStatus | None:
+        if self._announced:
+            return None
+        self._announced = True
+        return self.current()
+
+    def _apply(self, verdict: _Verdict, now: float, since: float) -> CameraStatus:
+        self._applied = verdict
+        self._since = since
+        self._pending = None
+        self._mem.changes.append(now)
+        self._announced = True
+        return self.current()
+
+    def _dwell(self, cur: _Verdict, new: _Verdict) -> float:
+        t = self._t
+        if cur.reason is StatusReason.DISABLED:
+            return 0.0
+        if cur.reason is StatusReason.STARTING:  # the first real verdict is news, not flapping
+            return t.degrade_dwell_s if new.state is CameraState.DEGRADED else 0.0
+        worse = _SEVERITY[new.state] - _SEVERITY[cur.state]
+        if worse > 0:
+            return 0.0 if new.state is CameraState.OFFLINE else t.degrade_dwell_s
+        if worse < 0:
+            flapping = len(self._mem.changes) >= t.flap_changes
+            return t.flap_recover_dwell_s if flapping else t.recover_dwell_s
+        return t.reason_dwell_s
+
+    def _forget_old(self, now: float) -> None:
+        mem, t = self._mem, self._t
+        while mem.changes and now - mem.changes[0] > t.flap_window_s:
+            mem.changes.popleft()
+        while mem.drops and now - mem.drops[0] > t.reconnect_window_s:
+            mem.drops.popleft()
+
+    def _classify(self, now: float) -> _Verdict:
+        t, mem = self._t, self._mem
+        if not self._enabled:
+            return _disabled()
+        r = mem.report
+        if r is None:
+            if now - self._created > t.startup_grace_s:
+                return _offline(StatusReason.STREAM_STALLED, "no report from the camera worker")
+            return _Verdict(CameraState.DEGRADED, StatusReason.STARTING)
+        silent = now - mem.report_mono
+        if silent > t.report_silence_s:
+            return _offline(StatusReason.STREAM_STALLED, f"no report from the camera worker for {silent:.0f} s")
+        if not r.connected:
+            if r.error is not None and r.error in OFFLINE_REASONS:
+                return _offline(r.error, r.error_message)
+            if r.last_frame_ts is None and now - self._created <= t.startup_grace_s:
+                return _Verdict(CameraState.DEGRADED, StatusReason.STARTING)
+            return _offline(StatusReason.STREAM_STALLED, r.error_message)
+        age = None if r.last_frame_age_s is None else r.last_frame_age_s + silent
+        if age is None:
+            waited = now - (mem.connected_since if mem.connected_since is not None else mem.report_mono)
+            if waited <= t.stall_offline_s and now - self._created <= t.startup_grace_s:
+                return _Verdict(CameraState.DEGRADED, StatusReason.STARTING)
+            if waited > t.stall_offline_s:
+                return _offline(StatusReason.STREAM_STALLED, "connected but no frame has arrived")
+            return _Verdict(CameraState.DEGRADED, StatusReason.STARTING)
+        if age > t.stall_offline_s:
+            return _offline(StatusReason.STREAM_STALLED, f"last frame {age:.0f} s ago")
+        if r.frozen:
+            frozen_for = now - (mem.frozen_since if mem.frozen_since is not None else now)
+            if frozen_for >= t.frozen_offline_s:
+                return _offline(StatusReason.FROZEN_IMAGE)
+            return _Verdict(CameraState.DEGRADED, StatusReason.FROZEN_IMAGE)
+        if r.luma_std is not None and r.luma_std <= t.uniform_std:
+            dark = r.mean_luma is not None and r.mean_luma <= t.black_luma
+            return _Verdict(CameraState.DEGRADED, StatusReason.BLACK_IMAGE if dark else StatusReason.UNIFORM_IMAGE)
+        if r.greyscale and self._daytime is not None and self._daytime(r.ts):
+            return _Verdict(CameraState.DEGRADED, StatusReason.STUCK_IR)
+        if r.fps_in is not None and r.fps_in < t.min_fps:
+            return _Verdict(CameraState.DEGRADED, StatusReason.LOW_FPS, f"{r.fps_in:.1f} fps")
+        if len(mem.drops) >= t.reconnects_degraded:
+            minutes = t.reconnect_window_s / 60
+            detail = f"{len(mem.drops)} drops in {minutes:.0f} min"
+            return _Verdict(CameraState.DEGRADED, StatusReason.FREQUENT_RECONNECTS, detail)
+        return _Verdict(CameraState.ONLINE, StatusReason.NONE)
+
+
+def _offline(reason: StatusReason, detail: str = "") -> _Verdict:
+    return _Verdict(CameraState.OFFLINE, reason, detail)
+
+
+def _disabled() -> _Verdict:
+    return _Verdict(CameraState.OFFLINE, StatusReason.DISABLED)
+
+
+class StatusBoard:
+    """Every camera's machine behind one lock. The supervisor calls `observe`; the health thread calls `tick`
+    once a second and publishes what it returns; `snapshot` feeds health, the state file and `rebirth`."""
+
+    def __init__(
+        self,
+        *,
+        thresholds: StatusThresholds | None = None,
+        mono: Clock = time.monotonic,
+        wall: Clock = time.time,
+        daytime: Callable[[float], bool] | None = None,
+    ) -> None:
+        self._t = thresholds or StatusThresholds()
+        self._mono = mono
+        self._wall = wall
+        self._daytime = daytime
+        self._lock = threading.Lock()
+        self._machines: dict[str, StatusMachine] = {}
+
+    def _machine(self, camera_id: str, enabled: bool = True) -> StatusMachine:
+        m = self._machines.get(camera_id)
+        if m is None:
+            m = StatusMachine(
+                camera_id, thresholds=self._t, mono=self._mono, wall=self._wall, daytime=self._daytime,
+                enabled=enabled,
+            )
+            self._machines[camera_id] = m
+        return m
+
+    def add(self, camera_id: str, *, enabled: bool = True) -> CameraStatus | None:
+        """Start tracking a camera (idempotent). Returns its initial status the first time."""
+        with self._lock:
+            return self._machine(camera_id, enabled).tick()
+
+    def remove(self, camera_id: str) -> bool:
+        """Stop tracking a camera (removed from the config). True if it was tracked."""
+        with self._lock:
+            return self._machines.pop(camera_id, None) is not None
+
+    def sync(self, camera_ids: Iterable[str]) -> list[str]:
+        """Keep exactly these cameras; returns the ids removed (their retained status should be cleared)."""
+        wanted = set(camera_ids)
+        with self._lock:
+            gone = [c for c in self._machines if c not in wanted]
+            for c in gone:
+                del self._machines[c]
+            for c in sorted(wanted):
+                self._machine(c)
+            return gone
+
+    def observe(self, report: CameraReport) -> CameraStatus | None:
+        with self._lock:
+            return self._machine(report.camera_id).observe(report)
+
+    def tick(self) -> list[CameraStatus]:
+        with self._lock:
+            out = [m.tick() for m in self._machines.values()]
+        return [s for s in out if s is not None]
+
+    def set_enabled(self, camera_id: str, enabled: bool) -> CameraStatus | None:
+        with self._lock:
+            return self._machine(camera_id).set_enabled(enabled)
+
+    def snapshot(self) -> dict[str, CameraStatus]:
+        with self._lock:
+            return {c: m.current() for c, m in sorted(self._machines.items())}
+
+    def reports(self) -> dict[str, CameraReport]:
+        with self._lock:
+            return {c: r for c, m in sorted(self._machines.items()) if (r := m.last_report()) is not None}
+
+    def camera_ids(self) -> list[str]:
+        with self._lock:
+            return sorted(self._machines)
+
+    def enabled(self, camera_id: str) -> bool | None:
+        with self._lock:
+            m = self._machines.get(camera_id)
+            return None if m is None else m.enabled

@@ -1,0 +1,302 @@
+"""The camera status machine: reasons, timing budgets, damping and publish-on-change, with an injected clock."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from agent.health.status import REASON_MESSAGES, StatusBoard, StatusMachine, StatusThresholds
+from agent.models import CameraReport, CameraState, StatusReason
+
+REPORT_EVERY_S = 2.0  # the pipeline reports every few seconds; 2 s is what the budgets assume
+
+
+class FakeClock:
+    """Monotonic and wall clocks that move only when the test says so."""
+
+    def __init__(self) -> None:
+        self.mono_t = 100.0
+        self.wall_t = 1_800_000_000.0
+
+    def mono(self) -> float:
+        return self.mono_t
+
+    def wall(self) -> float:
+        return self.wall_t
+
+    def advance(self, seconds: float) -> None:
+        self.mono_t += seconds
+        self.wall_t += seconds
+
+
+def good(cam: str = "cam1", **kw: object) -> CameraReport:
+    base = CameraReport(
+        camera_id=cam, ts=0.0, connected=True, frames_in=100, frames_analysed=50, fps_in=10.0, fps_analysed=5.0,
+        last_frame_ts=0.0, last_frame_age_s=0.1, mean_luma=110.0, luma_std=40.0, greyscale=False,
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def failing(reason: StatusReason, cam: str = "cam1", **kw: object) -> CameraReport:
+    base = CameraReport(camera_id=cam, ts=0.0, connected=False, error=reason, error_message="detail")
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def machine(clock: FakeClock, **kw: object) -> StatusMachine:
+    return StatusMachine("cam1", mono=clock.mono, wall=clock.wall, **kw)  # type: ignore[arg-type]
+
+
+def run(m: StatusMachine, clock: FakeClock, report: CameraReport, seconds: float) -> list[tuple[float, object]]:
+    """Feed `report` every REPORT_EVERY_S and tick every second for `seconds`; return (elapsed, status) changes."""
+    out = []
+    elapsed = 0.0
+    while elapsed < seconds:
+        if elapsed % REPORT_EVERY_S == 0:
+            s = m.observe(report)
+            if s is not None:
+                out.append((elapsed, s))
+        clock.advance(1.0)
+        elapsed += 1.0
+        s = m.tick()
+        if s is not None:
+            out.append((elapsed, s))
+    return out
+
+
+def test_status_initial_is_starting_and_announced_once(clock: FakeClock) -> None:
+    """A new camera publishes degraded/starting once, then nothing until something changes."""
+    m = machine(clock)
+    first = m.tick()
+    assert first is not None and first.state is CameraState.DEGRADED and first.reason is StatusReason.STARTING
+    assert m.tick() is None
+
+
+def test_status_first_frames_go_online_immediately(clock: FakeClock) -> None:
+    """Frames arriving on a starting camera publish online at once, with `since` at that moment."""
+    m = machine(clock)
+    m.tick()
+    clock.advance(3)
+    s = m.observe(good())
+    assert s is not None and s.state is CameraState.ONLINE and s.reason is StatusReason.NONE
+    assert s.since == clock.wall_t and s.fps_in == 10.0
+
+
+def test_status_since_kept_across_unchanged_ticks(clock: FakeClock) -> None:
+    """Unchanged reports publish nothing and keep the original `since`."""
+    m = machine(clock)
+    s = m.observe(good())
+    assert s is not None
+    since = s.since
+    changes = run(m, clock, good(), 60)
+    assert changes == []
+    assert m.current().since == since
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        StatusReason.UNREACHABLE, StatusReason.AUTH_FAILED, StatusReason.ONVIF_ERROR, StatusReason.RTSP_REFUSED,
+        StatusReason.RTSP_TIMEOUT, StatusReason.DECODER_ERROR, StatusReason.STREAM_STALLED,
+    ],
+)
+def test_status_connection_failure_offline_on_first_report(clock: FakeClock, reason: StatusReason) -> None:
+    """Every typed connection failure turns an online camera offline with that reason on its first report."""
+    m = machine(clock)
+    m.observe(good())
+    clock.advance(2)
+    s = m.observe(failing(reason))
+    assert s is not None and s.state is CameraState.OFFLINE and s.reason is reason
+    assert s.message.startswith(REASON_MESSAGES[reason]) and "detail" in s.message
+
+
+def test_status_stall_shows_within_15s(clock: FakeClock) -> None:
+    """A stream that stops delivering frames (reports keep coming, age grows) is offline/stream_stalled < 15 s."""
+    m = machine(clock)
+    run(m, clock, good(), 10)
+    changes = []
+    for t in range(0, 20):
+        report = good(last_frame_age_s=float(t) + 0.1, fps_in=0.0 if t > 1 else 10.0)
+        if t % 2 == 0:
+            s = m.observe(report)
+            if s is not None:
+                changes.append((t, s))
+        clock.advance(1)
+        s = m.tick()
+        if s is not None:
+            changes.append((t + 1, s))
+    offline = [(t, s) for t, s in changes if s.state is CameraState.OFFLINE]
+    assert offline, changes
+    t, s = offline[0]
+    assert s.reason is StatusReason.STREAM_STALLED and t < 15
+
+
+def test_status_silent_worker_goes_offline(clock: FakeClock) -> None:
+    """When the worker stops reporting, ticks alone take the camera offline within 15 s."""
+    m = machine(clock)
+    m.observe(good())
+    for t in range(1, 16):
+        clock.advance(1)
+        s = m.tick()
+        if s is not None:
+            assert s.state is CameraState.OFFLINE and s.reason is StatusReason.STREAM_STALLED
+            assert t <= 15
+            return
+    pytest.fail("silent worker never went offline")
+
+
+def test_status_recovery_online_within_10s(clock: FakeClock) -> None:
+    """After an outage, good reports publish online within 10 s, and only once."""
+    m = machine(clock)
+    m.observe(good())
+    run(m, clock, failing(StatusReason.RTSP_REFUSED), 30)
+    changes = run(m, clock, good(), 20)
+    assert len(changes) == 1
+    t, s = changes[0]
+    assert s.state is CameraState.ONLINE and t <= 10
+
+
+def test_status_flapping_is_damped(clock: FakeClock) -> None:
+    """A camera dropping every few seconds publishes far fewer changes than it flips, and stays offline."""
+    m = machine(clock)
+    m.observe(good())
+    changes = []
+    for _ in range(30):  # 30 cycles: 2 s broken, 4 s fine
+        changes += run(m, clock, failing(StatusReason.RTSP_TIMEOUT), 2)
+        changes += run(m, clock, good(), 4)
+    assert len(changes) <= 8, [(t, s.state) for t, s in changes]
+    assert m.current().state is CameraState.OFFLINE
+    assert m.flapping()
+
+
+def test_status_alternating_reasons_do_not_flap(clock: FakeClock) -> None:
+    """Retries that alternate between two offline reasons keep the first reason published."""
+    m = machine(clock)
+    m.observe(good())
+    clock.advance(1)
+    assert m.observe(failing(StatusReason.UNREACHABLE)) is not None
+    for i in range(20):
+        clock.advance(2)
+        reason = StatusReason.RTSP_TIMEOUT if i % 2 == 0 else StatusReason.UNREACHABLE
+        assert m.observe(failing(reason)) is None
+    assert m.current().reason is StatusReason.UNREACHABLE
+
+
+def test_status_persistent_reason_change_is_published(clock: FakeClock) -> None:
+    """A lasting change of reason while offline (unreachable → password rejected) is published after a dwell."""
+    m = machine(clock)
+    m.observe(good())
+    m.observe(failing(StatusReason.UNREACHABLE))
+    changes = run(m, clock, failing(StatusReason.AUTH_FAILED), 10)
+    assert [s.reason for _, s in changes] == [StatusReason.AUTH_FAILED]
+
+
+def test_status_frozen_degraded_then_offline(clock: FakeClock) -> None:
+    """A frozen image is degraded/frozen_image at once-ish and offline/frozen_image within 15 s."""
+    m = machine(clock)
+    m.observe(good())
+    changes = run(m, clock, good(frozen=True), 20)
+    states = [(t, s.state, s.reason) for t, s in changes]
+    assert states[0][1:] == (CameraState.DEGRADED, StatusReason.FROZEN_IMAGE)
+    assert states[-1][1:] == (CameraState.OFFLINE, StatusReason.FROZEN_IMAGE) and states[-1][0] <= 15
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"mean_luma": 3.0, "luma_std": 1.0}, StatusReason.BLACK_IMAGE),
+        ({"mean_luma": 128.0, "luma_std": 1.5}, StatusReason.UNIFORM_IMAGE),
+        ({"fps_in": 0.4}, StatusReason.LOW_FPS),
+    ],
+)
+def test_status_degraded_conditions(clock: FakeClock, overrides: dict, reason: StatusReason) -> None:
+    """Black, uniform and low-fps images are degraded with their reason after the degrade dwell."""
+    m = machine(clock)
+    m.observe(good())
+    changes = run(m, clock, good(**overrides), 10)
+    assert [(s.state, s.reason) for _, s in changes] == [(CameraState.DEGRADED, reason)]
+    assert changes[0][0] >= StatusThresholds().degrade_dwell_s
+
+
+def test_status_short_dark_moment_not_published(clock: FakeClock) -> None:
+    """A dark image lasting less than the degrade dwell (a truck in front of the lens) publishes nothing."""
+    m = machine(clock)
+    m.observe(good())
+    changes = run(m, clock, good(mean_luma=2.0, luma_std=0.5), 2) + run(m, clock, good(), 10)
+    assert changes == []
+
+
+def test_status_stuck_ir_only_in_daytime(clock: FakeClock) -> None:
+    """Greyscale frames are degraded/stuck_ir when the daytime callable says it is day, fine at night."""
+    day = machine(clock, daytime=lambda ts: True)
+    day.observe(good())
+    assert [s.reason for _, s in run(day, clock, good(greyscale=True), 10)] == [StatusReason.STUCK_IR]
+    night = machine(clock, daytime=lambda ts: False)
+    night.observe(good())
+    assert run(night, clock, good(greyscale=True), 10) == []
+
+
+def test_status_frequent_reconnects_degraded(clock: FakeClock) -> None:
+    """Three drops of a working stream within ten minutes are degraded/frequent_reconnects."""
+    m = machine(clock)
+    reconnects = 0
+    m.observe(good(reconnects=reconnects))
+    for _ in range(3):
+        run(m, clock, good(reconnects=reconnects), 60)
+        reconnects += 1
+    changes = run(m, clock, good(reconnects=reconnects), 10)
+    assert [(s.state, s.reason) for _, s in changes] == [(CameraState.DEGRADED, StatusReason.FREQUENT_RECONNECTS)]
+
+
+def test_status_failed_retries_are_not_drops(clock: FakeClock) -> None:
+    """Many failed reconnect attempts during one outage do not make the camera degraded after it recovers."""
+    m = machine(clock)
+    m.observe(good())
+    for i in range(1, 10):
+        m.observe(failing(StatusReason.UNREACHABLE, reconnects=i))
+        clock.advance(2)
+    changes = run(m, clock, good(reconnects=10), 10)
+    assert [s.state for _, s in changes] == [CameraState.ONLINE]
+
+
+def test_status_disable_and_enable(clock: FakeClock) -> None:
+    """Disabling is offline/disabled at once whatever the reports say; enabling starts again."""
+    m = machine(clock)
+    m.observe(good())
+    s = m.set_enabled(False)
+    assert s is not None and (s.state, s.reason) == (CameraState.OFFLINE, StatusReason.DISABLED)
+    assert run(m, clock, good(), 10) == []
+    s = m.set_enabled(True)
+    assert s is not None and s.reason is StatusReason.STARTING
+    assert m.observe(good()).state is CameraState.ONLINE  # type: ignore[union-attr]
+
+
+def test_status_rejects_other_cameras_report(clock: FakeClock) -> None:
+    """A report for another camera is a programming error and says so."""
+    with pytest.raises(ValueError, match="cam2"):
+        machine(clock).observe(good("cam2"))
+
+
+def test_status_thresholds_reject_negative() -> None:
+    """Negative thresholds are refused at construction."""
+    with pytest.raises(ValueError, match="recover_dwell_s"):
+        StatusThresholds(recover_dwell_s=-1)
+
+
+def test_status_board_tracks_and_syncs(clock: FakeClock) -> None:
+    """The board announces new cameras, routes reports, and forgets cameras removed from the config."""
+    board = StatusBoard(mono=clock.mono, wall=clock.wall)
+    assert board.add("a") is not None and board.add("a") is None
+    assert board.observe(good("b")).state is CameraState.ONLINE  # type: ignore[union-attr]
+    assert [s.camera_id for s in board.tick()] == []
+    assert board.sync(["b", "c"]) == ["a"]
+    assert board.camera_ids() == ["b", "c"]
+    assert [s.camera_id for s in board.tick()] == ["c"]
+    assert set(board.snapshot()) == {"b", "c"} and set(board.reports()) == {"b"}
+    assert board.set_enabled("b", False).reason is StatusReason.DISABLED  # type: ignore[union-attr]
+    assert board.enabled("b") is False and board.enabled("zz") is None
