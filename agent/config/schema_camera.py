@@ -14,10 +14,21 @@ from pydantic import field_validator, model_validator
 
 from agent.config.fields import Strict, cross_field, field
 from agent.config.secrets import SecretFields
-from agent.config.types import IPv4, EndpointUuid, Name, Polygon
+from agent.config.types import EndpointUuid, IPv4, Name, Polygon
 from agent.models import DecodeMode
 
 URL_SCHEMES = ("rtsp", "rtsps", "http", "https", "file")
+
+# One description per tunable, shared by the defaults (motion:) and the per-camera override.
+_DOC = {
+    "stream": "which stream to analyse: auto, sub or main",
+    "min_stream_width": "with stream: auto, the narrowest stream width (pixels) worth analysing",
+    "analysis_fps": "frames per second analysed (the rest are skipped)",
+    "decode_mode": "full: decode every frame; keyframe: only keyframes (cheapest); adaptive: keyframes until motion",
+    "event_source": "video: our detector; onvif_events: the camera's own alarm; both",
+    "sensitivity": "0 (only big, strong changes) to 1 (the slightest change counts)",
+    "min_area": "smallest moving region that counts, as a fraction of the image (0.001 = 0.1%)",
+}
 
 
 class StreamChoice(enum.StrEnum):
@@ -46,23 +57,23 @@ class OsdMask(enum.StrEnum):
 class CameraTunables(Strict):
     """Settings a camera may override; in `motion:` each has a default, in a camera entry None means inherit."""
 
-    stream: StreamChoice | None = field(None, "which stream to analyse: auto, sub or main", type_name="auto|sub|main")
+    stream: StreamChoice | None = field(None, _DOC["stream"], type_name="auto|sub|main")
     min_stream_width: int | None = field(
-        None, "with stream: auto, the narrowest stream width (pixels) worth analysing", ge=64, le=7680
+        None, _DOC["min_stream_width"], ge=64, le=7680
     )
-    analysis_fps: float | None = field(None, "frames per second analysed (the rest are skipped)", gt=0, le=30)
+    analysis_fps: float | None = field(None, _DOC["analysis_fps"], gt=0, le=30)
     decode_mode: DecodeMode | None = field(
-        None, "full: decode every frame; keyframe: only keyframes (cheapest); adaptive: keyframes until motion",
+        None, _DOC["decode_mode"],
         type_name="full|keyframe|adaptive",
     )
     event_source: EventSource | None = field(
-        None, "video: our detector; onvif_events: the camera's own alarm; both", type_name="video|onvif_events|both"
+        None, _DOC["event_source"], type_name="video|onvif_events|both"
     )
     sensitivity: float | None = field(
-        None, "0 (only big, strong changes) to 1 (the slightest change counts)", ge=0, le=1
+        None, _DOC["sensitivity"], ge=0, le=1
     )
     min_area: float | None = field(
-        None, "smallest moving region that counts, as a fraction of the image (0.001 = 0.1%)", gt=0, le=1
+        None, _DOC["min_area"], gt=0, le=1
     )
 
 
@@ -76,30 +87,36 @@ class SnapshotConfig(Strict):
 class MotionConfig(CameraTunables):
     """Motion detection defaults for every camera."""
 
-    stream: StreamChoice = field(StreamChoice.AUTO, CameraTunables.model_fields["stream"].description or "")
-    min_stream_width: int = field(320, CameraTunables.model_fields["min_stream_width"].description or "", ge=64, le=7680)
-    analysis_fps: float = field(5.0, CameraTunables.model_fields["analysis_fps"].description or "", gt=0, le=30)
+    stream: StreamChoice = field(StreamChoice.AUTO, _DOC["stream"])
+    min_stream_width: int = field(320, _DOC["min_stream_width"], ge=64, le=7680)
+    analysis_fps: float = field(5.0, _DOC["analysis_fps"], gt=0, le=30)
     decode_mode: DecodeMode = field(
-        DecodeMode.ADAPTIVE, CameraTunables.model_fields["decode_mode"].description or "",
+        DecodeMode.ADAPTIVE, _DOC["decode_mode"],
         type_name="full|keyframe|adaptive",
     )
     event_source: EventSource = field(
-        EventSource.VIDEO, CameraTunables.model_fields["event_source"].description or "",
+        EventSource.VIDEO, _DOC["event_source"],
         type_name="video|onvif_events|both",
     )
-    sensitivity: float = field(0.5, CameraTunables.model_fields["sensitivity"].description or "", ge=0, le=1)
-    min_area: float = field(0.002, CameraTunables.model_fields["min_area"].description or "", gt=0, le=1)
+    sensitivity: float = field(0.5, _DOC["sensitivity"], ge=0, le=1)
+    min_area: float = field(0.002, _DOC["min_area"], gt=0, le=1)
     downscale_width: int = field(320, "frames are shrunk to this width (pixels) before analysis", ge=64, le=1920)
     min_motion_s: float = field(1.0, "motion must last this long (seconds) before an event starts", ge=0, le=60)
     event_gap_s: float = field(5.0, "seconds without motion before an event ends", ge=0, le=600)
-    max_event_s: float = field(300.0, "an event longer than this (seconds) is ended and a new one started", gt=0, le=86400)
+    max_event_s: float = field(
+        300.0, "an event longer than this (seconds) is ended and a new one started", gt=0, le=86400
+    )
     global_change_fraction: float = field(
         0.6, "when more than this fraction of the image changes at once (lights, IR switch), it is not motion",
         gt=0, le=1,
     )
     noise_map: bool = field(True, "learn and ignore places that always move (leaves, flags, water)")
-    osd_mask: OsdMask = field(OsdMask.AUTO, "auto: find and ignore the camera's clock and caption; off", type_name="auto|off")
-    snapshot: SnapshotConfig = field(default_factory=SnapshotConfig, description="event snapshot JPEG", type_name="mapping")
+    osd_mask: OsdMask = field(
+        OsdMask.AUTO, "auto: find and ignore the camera's clock and caption; off", type_name="auto|off"
+    )
+    snapshot: SnapshotConfig = field(
+        default_factory=SnapshotConfig, description="event snapshot JPEG", type_name="mapping"
+    )
 
     @model_validator(mode="after")
     def _durations(self) -> Self:

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, ValidationInfo, field_validator, model_vali
 
 from agent.config.fields import Strict, cross_field, field
 from agent.config.secrets import SecretFields, base_dir
-from agent.config.types import IPv4, InterfaceName, Subnet
+from agent.config.types import InterfaceName, IPv4, Subnet
 
 DEFAULT_TOPIC_PREFIX = "matthan/v1/{site}/{agent}"
 MQTT_PORT = 1883
@@ -74,7 +74,9 @@ class MqttConfig(SecretFields):
         None, "broker TCP port", default_text="1883, or 8883 with TLS", ge=1, le=65535
     )
     tls: TlsConfig | None = field(None, "TLS settings; leave out for plain MQTT", type_name="mapping")
-    keepalive: int = field(30, "seconds between keep-alive pings; the broker declares us dead after 1.5x", ge=5, le=1200)
+    keepalive: int = field(
+        30, "seconds between keep-alive pings; the broker declares us dead after 1.5x", ge=5, le=1200
+    )
     client_id: str | None = field(
         None, "MQTT client id; must be unique on the broker", default_text="matthan-{site}-{agent}",
         min_length=1, max_length=128,

@@ -151,7 +151,8 @@ class SecretFields(Strict):
         given = [k for k in SECRET_KEYS if getattr(self, k) is not None]
         if len(given) > 1:
             found = " and ".join(given)
-            raise cross_field([((given[1],), f"give only one of password, password_file, password_env (found {found})")])
+            message = f"give only one of password, password_file, password_env (found {found})"
+            raise cross_field([((given[1],), message)])
         return self
 
     def secret(self) -> str | None:

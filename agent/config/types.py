@@ -93,7 +93,9 @@ def _check_ipv4(value: Any) -> Any:
         try:
             return ipaddress.IPv4Address(value.strip())
         except ValueError:
-            raise ValueError(f"'{value}' is not an IPv4 address; allowed: four numbers 0-255, e.g. 192.168.1.64") from None
+            raise ValueError(
+                f"'{value}' is not an IPv4 address; allowed: four numbers 0-255, e.g. 192.168.1.64"
+            ) from None
     return value
 
 
