@@ -71,9 +71,7 @@ Polygon = Annotated[tuple[Point, ...], Field(min_length=3), AfterValidator(_chec
 
 
 def _check_uuid(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    text = value.strip().lower()
+    text = str(value).strip().lower()
     bare = text.removeprefix("urn:uuid:")
     try:
         parsed = uuid.UUID(bare)

@@ -122,11 +122,16 @@ def _syntax_issue(name: str, exc: yaml.MarkedYAMLError) -> ConfigIssue:
     mark = exc.problem_mark or exc.context_mark
     if exc.problem and "could not find expected ':'" in exc.problem and exc.context_mark is not None:
         mark = exc.context_mark  # PyYAML marks where it gave up (often the next line); the key began here
+    unclosed = bool(exc.problem and "<stream end>" in exc.problem and exc.context_mark is not None)
+    if unclosed:
+        mark = exc.context_mark  # the bracket or quote that never closed, not the end of the file
     line = mark.line + 1 if mark is not None else None
     parts = [p for p in (exc.context, exc.problem) if p]
     detail = "; ".join(parts) if parts else "syntax error"
     hint = ""
-    if exc.problem and "mapping values are not allowed" in exc.problem:
+    if unclosed:
+        hint = " (a bracket or quote opened here is never closed?)"
+    elif exc.problem and "mapping values are not allowed" in exc.problem:
         hint = " (a missing space after ':' or wrong indentation?)"
     elif exc.problem and "could not find expected ':'" in exc.problem:
         hint = " (a missing space after ':', or a line that is not 'key: value'?)"
