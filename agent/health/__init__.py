@@ -1,1 +1,27 @@
-"""Health: metrics, camera status, the state file and the doctor checks."""
+"""Health: host metrics, the camera status machine, the state file for `matthan-agent status`, doctor checks.
+
+Public API for the daemon:
+- `StatusBoard` (`status.py`): `add/sync/remove`, `observe(report)`, `tick()`, `set_enabled`, `snapshot()`,
+  `reports()` — returns `CameraStatus`es to publish retained, only on change.
+- `HealthCollector` (`metrics.py`): `observe(report)`, `sample(statuses=, reports=, outbox=, worker_pids=,
+  onvif_errors=)` → `HealthSample`; `sample_to_dict` for JSON.
+- `StateFileWriter` (`statefile.py`): `write(statuses, last_events=, health=)` every few seconds; `remove()` at exit.
+
+Imports only agent.models, agent.i18n (markers), psutil and the standard library.
+"""
+
+from agent.health.metrics import HealthCollector, HostPaths, sample_to_dict
+from agent.health.statefile import StateFileWriter, read_state
+from agent.health.status import REASON_MESSAGES, StatusBoard, StatusMachine, StatusThresholds
+
+__all__ = [
+    "REASON_MESSAGES",
+    "HealthCollector",
+    "HostPaths",
+    "StateFileWriter",
+    "StatusBoard",
+    "StatusMachine",
+    "StatusThresholds",
+    "read_state",
+    "sample_to_dict",
+]
