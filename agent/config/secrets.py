@@ -123,7 +123,9 @@ def _from_env(value: Any) -> EnvSecret:
     return EnvSecret(name=value, value=SecretStr(text))
 
 
-InlineSecret = Annotated[SecretStr, PlainValidator(_inline)]
+# Dumps show where a password comes from (a path, a variable name), never the password itself.
+MASKED = "**********"
+InlineSecret = Annotated[SecretStr, PlainValidator(_inline), PlainSerializer(lambda s: MASKED, return_type=str)]
 PasswordFile = Annotated[
     FileSecret, PlainValidator(_from_file), PlainSerializer(lambda s: str(s.path), return_type=str)
 ]
