@@ -105,6 +105,8 @@ def _describe(error: ErrorDetails, loc: Loc, root: type[BaseModel]) -> str:
         return f"must be a mapping (indented 'key: value' lines){got}"
     if kind in ("byte_size", "byte_size_unit"):
         return f"must be a size such as 256MiB, 500MB or 1GiB{got}"
+    if kind == "invalid_key":
+        return f"key {_show(error.get('input'))} is not text; keys are names such as site_id or a quoted 'name'"
     if kind == "none_required":
         return "must be empty"
     message = str(error.get("msg", "invalid value"))

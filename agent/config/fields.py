@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError, PydanticUndefined
 
 
@@ -17,6 +17,23 @@ class Strict(BaseModel):
     """Frozen (safe to share between threads) and refusing unknown keys (a typo must not be silently ignored)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_default(cls, data: Any) -> Any:
+        # `discovery:` with every line below it commented out reads as null; the installer meant "defaults".
+        if not isinstance(data, dict):
+            return data
+        return {
+            key: value
+            for key, value in data.items()
+            if not (
+                value is None
+                and key in cls.model_fields
+                and not cls.model_fields[key].is_required()
+                and cls.model_fields[key].get_default(call_default_factory=True) is not None
+            )
+        }
 
 
 def field(

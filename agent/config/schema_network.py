@@ -93,6 +93,16 @@ class MqttConfig(SecretFields):
         False, "keep events in the outbox until the station acknowledges them on the ack topic, not only the broker"
     )
 
+    @field_validator("tls", mode="before")
+    @classmethod
+    def _tls_not_blank(cls, value: object) -> object:
+        # An empty `tls:` is ambiguous (sub-keys commented out?); never silently fall back to plain text.
+        if value is None:
+            raise ValueError(
+                "is empty; write 'tls: {}' for TLS with the system's CA store, or remove the key for plain MQTT"
+            )
+        return value
+
     @field_validator("host")
     @classmethod
     def _plain_host(cls, value: str) -> str:

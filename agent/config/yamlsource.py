@@ -28,13 +28,18 @@ TAB_MESSAGE = "tabs are not allowed for indentation in YAML; use spaces"
 class LineMap:
     """Key path -> 1-based line, for every mapping key and sequence item in the document."""
 
-    lines: dict[Loc, int] = field(default_factory=dict)
+    # Keyed by parts as text: a node is either a mapping or a sequence, so "1" (key) and 1 (index) cannot clash,
+    # and pydantic reports a non-text mapping key (`1: ...`) as the int 1.
+    lines: dict[tuple[str, ...], int] = field(default_factory=dict)
+
+    def add(self, loc: Sequence[str | int], line: int) -> None:
+        self.lines.setdefault(tuple(str(p) for p in loc), line)
 
     def line_for(self, loc: Sequence[str | int]) -> int | None:
         """Line of the longest prefix of `loc` present in the file (a missing key points at its parent)."""
-        parts = [p if isinstance(p, int) else str(p) for p in loc]
+        parts = tuple(str(p) for p in loc)
         for end in range(len(parts), -1, -1):
-            line = self.lines.get(tuple(parts[:end]))
+            line = self.lines.get(parts[:end])
             if line is not None:
                 return line
         return None
@@ -141,7 +146,7 @@ def _syntax_issue(name: str, exc: yaml.MarkedYAMLError) -> ConfigIssue:
 
 
 def _walk(node: yaml.Node, loc: Loc, src: YamlSource) -> None:
-    src.lines.lines.setdefault(loc, node.start_mark.line + 1)
+    src.lines.add(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
@@ -160,9 +165,9 @@ def _walk(node: yaml.Node, loc: Loc, src: YamlSource) -> None:
                 )
                 continue
             seen[key] = line
-            src.lines.lines[(*loc, key)] = line
+            src.lines.add((*loc, key), line)
             _walk(value_node, (*loc, key), src)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            src.lines.lines[(*loc, index)] = item.start_mark.line + 1
+            src.lines.add((*loc, index), item.start_mark.line + 1)
             _walk(item, (*loc, index), src)

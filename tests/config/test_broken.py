@@ -15,6 +15,10 @@ CAMERA = MINIMAL + "cameras:\n  - name: cho\n"
 CASES: list[tuple[str, str, str | None, str, str]] = [
     ("misspelt_key", MINIMAL + "  pasword: x\n", "pasword", "mqtt.pasword",
      "unknown key 'pasword', did you mean 'password'?"),
+    ("misspelt_camera_key", CAMERA + "    sensitivty: 0.5\n", "sensitivty", "cameras[0].sensitivty",
+     "did you mean 'sensitivity'?"),
+    ("misspelt_section", MINIMAL + "dicovery:\n  enabled: false\n", "dicovery", "dicovery",
+     "did you mean 'discovery'?"),
     ("unknown_top_level_key", MINIMAL + "zzz: 1\n", "zzz", "zzz", "allowed keys here: agent_id, cameras"),
     ("wrong_type", MINIMAL + "  keepalive: often\n", "keepalive", "mqtt.keepalive",
      "must be a whole number from 5 to 1200, got 'often'"),
@@ -79,6 +83,8 @@ CASES: list[tuple[str, str, str | None, str, str]] = [
     ("bad_size", MINIMAL + "storage:\n  outbox_max_bytes: lots\n", "outbox_max_bytes", "storage.outbox_max_bytes",
      "must be a size such as 256MiB"),
     ("not_a_mapping", MINIMAL + "motion: 5\n", "motion", "motion", "must be a mapping"),
+    ("empty_tls", MINIMAL + "  tls:\n", "tls", "mqtt.tls", "write 'tls: {}' for TLS"),
+    ("non_text_key", MINIMAL + "1: 2\n", "1: 2", "[1]", "key 1 is not text"),
     ("top_level_list", "- a\n- b\n", "- a", "", "the top level must be a mapping"),
 ]
 
@@ -97,6 +103,21 @@ def test_broken_config_exits_78_with_line_and_path(write_config, check_config, y
     matching = [row for row in result.err.splitlines() if row.startswith(expected)]
     assert matching, f"no line starting with {expected!r} in:\n{result.err}"
     assert any(words in row for row in matching), result.err
+
+
+def test_broken_not_utf8(write_config, check_config) -> None:
+    """A file saved in a legacy encoding is refused with the line of the first bad byte."""
+    path = write_config("")
+    path.write_bytes(b"site_id: x\nmqtt:\n  host: Ch\xe1\n")
+    result = check_config(path)
+    assert result.code == 78
+    assert f"{path}:3: not UTF-8 text" in result.err
+
+
+def test_broken_empty_section_means_defaults(write_config, check_config) -> None:
+    """A section whose lines are all commented out (null) takes its defaults instead of failing."""
+    result = check_config(write_config(MINIMAL + "discovery:\n  # enabled: true\ncameras:\nmotion:\n"))
+    assert result.code == 0, result.err
 
 
 def test_broken_empty_file_exits_78(write_config, check_config):

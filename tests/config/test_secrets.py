@@ -83,7 +83,11 @@ def test_secrets_masked_in_repr_and_dump(write_config, tmp_path, monkeypatch) ->
 def test_secrets_registered_and_masked_in_logs(write_config, monkeypatch) -> None:
     """Every loaded password (also one inside a camera URL) is registered, so a log line never shows it."""
     monkeypatch.setenv("MATTHAN_TEST_MQTT_PW", PASSWORD)
-    text = MINIMAL + "  password_env: MATTHAN_TEST_MQTT_PW\ncameras:\n  - name: nga-ba\n    url: rtsp://admin:urlpass99@10.0.0.7/s\n"
+    text = (
+        MINIMAL
+        + "  password_env: MATTHAN_TEST_MQTT_PW\n"
+        + "cameras:\n  - name: nga-ba\n    url: rtsp://admin:urlpass99@10.0.0.7/s\n"
+    )
     registry = SecretRegistry()
     load_config(write_config(text), registry=registry)
     assert {PASSWORD, "urlpass99"} <= registry.snapshot()
