@@ -55,8 +55,10 @@ def validate_data(
         return AgentConfig.model_validate(data, context={"base_dir": str(base_dir)})
     except ValidationError as exc:
         found = issues_from_validation(exc, AgentConfig, file, lines or LineMap())
-        found += _raw_duplicates(data, file, lines or LineMap())
-        sink.extend(dict.fromkeys(found))  # the model and the raw check may both report a duplicate
+        # The model's own check may have run too (when every camera entry was valid); report each key once.
+        reported = {issue.path for issue in found}
+        found += [i for i in _raw_duplicates(data, file, lines or LineMap()) if i.path not in reported]
+        sink.extend(found)
         return None
 
 

@@ -56,7 +56,35 @@ def _check_point(value: Any) -> Any:
     return value
 
 
+def _cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
+    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+
+def _segments_cross(p1: tuple[float, float], p2: tuple[float, float], q1: tuple[float, float],
+                    q2: tuple[float, float]) -> bool:
+    """Proper crossing only (touching at an end point is allowed), which is what an out-of-order corner causes."""
+    d1, d2 = _cross(q1, q2, p1), _cross(q1, q2, p2)
+    d3, d4 = _cross(p1, p2, q1), _cross(p1, p2, q2)
+    return d1 * d2 < 0 and d3 * d4 < 0
+
+
+def _self_intersects(points: list[tuple[float, float]]) -> bool:
+    edges = list(zip(points, points[1:] + points[:1], strict=True))
+    count = len(edges)
+    for i in range(count):
+        for j in range(i + 2, count):
+            if i == 0 and j == count - 1:
+                continue  # the first and last edges share a corner
+            if _segments_cross(*edges[i], *edges[j]):
+                return True
+    return False
+
+
 def _check_polygon(points: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
+    if _self_intersects(list(points)):
+        raise ValueError(
+            "the polygon's edges cross each other; list its corners in order around the shape (like a fence)"
+        )
     if _polygon_area(list(points)) < MIN_POLYGON_AREA:
         raise ValueError(
             "the polygon has no area (its points lie on one line or repeat); give at least 3 points that enclose "

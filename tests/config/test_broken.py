@@ -37,6 +37,11 @@ CASES: list[tuple[str, str, str | None, str, str]] = [
      "cameras[0].zones.gate[1][0]", "point coordinates must be from 0 to 1"),
     ("polygon_zero_area", CAMERA + "    masks:\n      - [[0, 0], [0.5, 0.5], [1, 1]]\n", "[0.5, 0.5]",
      "cameras[0].masks[0]", "the polygon has no area"),
+    ("polygon_bow_tie", CAMERA + "    masks:\n      - [[0, 0], [1, 1], [1, 0], [0, 1]]\n", "[1, 0], [0, 1]",
+     "cameras[0].masks[0]", "edges cross"),
+    ("duplicate_uuid_spelling", MINIMAL + "cameras:\n  - uuid: urn:uuid:6B1F0C2E-8A4D-4C1E-9F3A-2D5E7B9C1A00\n"
+     "  - uuid: 6b1f0c2e-8a4d-4c1e-9f3a-2d5e7b9c1a00\n    sensitivity: 5\n", "  - uuid: 6b1f", "cameras[1].uuid",
+     "already used by cameras[0]"),
     ("polygon_point_not_pair", CAMERA + "    masks:\n      - [[0, 0], [1], [1, 1]]\n", "[1]",
      "cameras[0].masks[0][1]", "a point must be a pair [x, y]"),
     ("invalid_yaml", MINIMAL + "cameras: [ {name: cho\n", "cameras", "", "not valid YAML"),
