@@ -48,10 +48,16 @@ Rules that span several keys:
 - Cameras: each entry needs `name`, `uuid` or `ip`; no two entries share a name, uuid or ip; an entry with `url`
   needs `name`. A zone name may appear only once per camera; YAML keys may never appear twice.
 - Polygons (`masks`, `zones`): at least 3 points `[x, y]` with 0 <= x, y <= 1 (fractions of the image width and
-  height, `[0, 0]` top left), enclosing a non-zero area.
+  height, `[0, 0]` top left), listed in order around the shape (edges may not cross), enclosing a non-zero area.
 - `motion.min_motion_s` must be shorter than `motion.max_event_s`.
 - `discovery.scan_subnets`: at most /24 each, written as the network address (`192.168.1.0/24`).
 - Sizes accept units: `256MiB`, `500MB`, `1GiB`.
+- A section left empty (every line below it commented out) takes its defaults; an empty `tls:` is refused
+  instead, because falling back to plain text must never happen by accident.
+
+How a camera gets its settings: discovery finds a camera; the first `cameras[]` entry whose `uuid` matches wins,
+else the first whose `ip` matches, else the first whose `name` matches. Every tunable the entry leaves out comes
+from `motion:`. A camera without ONVIF is added by an entry with `name` and `url`.
 """
 
 
