@@ -1,0 +1,314 @@
+"""The broker connection: paho-mqtt 2.x, MQTT v5, clean start, last will, reconnect with capped jittered backoff.
+
+Every connection attempt uses a fresh paho client with a fresh session id in its will, because the will is fixed
+at CONNECT time and the station must be able to ignore an `offline` from a stale connection (a hung broker that
+wakes up processes old CONNECTs and publishes their wills late). paho's own reconnect loop is not used: a manager
+thread owns the cycle connect → supervise → tear down → back off, and its watchdog drops a client whose broker
+stopped acknowledging (a known paho failure mode after long outages is a client that never reconnects).
+
+paho callbacks do nothing but put small tuples on queues (`events` for the relay, a bounded inbound queue for
+subscriptions): no database work and no locks on paho's network thread. Inbound messages are handed to their
+handlers on the `mqtt-inbound` thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import random
+import secrets
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from agent.mqtt import payloads
+from agent.mqtt.settings import MqttSettings, backoff_delay
+from agent.mqtt.topics import Topics
+
+log = logging.getLogger(__name__)
+
+INBOUND_QUEUE_MAX = 256  # commands are rare; a flood beyond this is dropped and counted, never buffered forever
+TEARDOWN_JOIN_S = 5.0  # a wedged paho thread is abandoned after this (the leak is logged and counted)
+OFFLINE_PUBLISH_WAIT_S = 2.0  # clean shutdown: how long the explicit `offline` may take
+
+CONNECT_ERRORS = (OSError, ssl.SSLError, ValueError)  # DNS, refused, timeout, TLS verification, bad host
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    generation: int
+    session: str
+    receive_maximum: int  # the broker's limit on our QoS 1 messages in flight
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    generation: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PubAck:
+    generation: int
+    mid: int
+    reason_code: int  # MQTT v5 reason code: < 0x80 success (0x10 = no matching subscribers), >= 0x80 failure
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A message on a subscribed topic, as handed to a handler (commands, station ack, HA status)."""
+
+    topic: str
+    payload: bytes
+    retain: bool
+    response_topic: str | None = None
+    correlation_data: bytes | None = None
+
+
+Handler = Callable[[InboundMessage], None]
+
+
+class MqttClient:
+    """One logical connection to the station's broker, kept up until `stop()`."""
+
+    def __init__(self, settings: MqttSettings, *, rand: random.Random | None = None) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.prefix, settings.ha_prefix)
+        self.events: queue.Queue[Connected | Disconnected | PubAck] = queue.Queue()  # read by the relay only
+        self._inbound: queue.Queue[tuple[int, Any]] = queue.Queue(INBOUND_QUEUE_MAX)
+        self._handlers: list[tuple[str, int, Handler]] = []
+        self._rand = rand or random.Random()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # guards _client/_generation between the manager and publishers
+        self._client: paho.Client | None = None
+        self._generation = 0
+        self._connected_gen = 0
+        self._session = ""
+        self._dropped_evt: dict[int, threading.Event] = {}
+        self._outstanding: dict[tuple[int, int], float] = {}  # (gen, mid) -> monotonic send time; watchdog input
+        self.counters = {"connects": 0, "connect_failures": 0, "disconnects": 0, "watchdog_kicks": 0,
+                         "inbound_dropped": 0, "leaked_threads": 0}
+        self._threads: list[threading.Thread] = []
+
+    # ---- public API -------------------------------------------------------------------------------------------
+    def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
+        """Register before start(): subscribed on every connect, handler runs on the `mqtt-inbound` thread."""
+        self._handlers.append((topic_filter, qos, handler))
+
+    def on_command(self, handler: Handler) -> None:
+        """Commands on `<prefix>/cmd/<name>` (retained ones included: the handler must ignore those)."""
+        self.subscribe(self.topics.cmd_filter(), handler)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected_gen != 0
+
+    @property
+    def session(self) -> str:
+        return self._session
+
+    def start(self) -> None:
+        for name, target in (("mqtt-conn", self._manage), ("mqtt-inbound", self._dispatch)):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Clean shutdown: explicit retained `offline` for the current session, DISCONNECT (no will), join."""
+        with self._lock:
+            client, gen = self._client, self._connected_gen
+        if client is not None and gen:
+            info = client.publish(self.topics.status(), payloads.agent_status(
+                "offline", self._session, time.time(), version=self.settings.version), qos=1, retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(OFFLINE_PUBLISH_WAIT_S)
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout)
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
+                properties: Properties | None = None) -> tuple[int, int] | None:
+        """Hand one message to paho. Returns (generation, mid), or None when there is no connection."""
+        with self._lock:
+            client, gen = self._client, self._connected_gen
+        if client is None or not gen:
+            return None
+        info = client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            return None
+        if qos:
+            self._outstanding[(gen, info.mid)] = time.monotonic()
+        return gen, info.mid
+
+    # ---- the connection manager -------------------------------------------------------------------------------
+    def _manage(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            client, gen, session = self._new_client()
+            if self._connect(client, gen, session):
+                attempt = 0
+                self._supervise(client, gen)
+            else:
+                self.counters["connect_failures"] += 1
+            self._teardown(client, gen)
+            if self._stop.is_set():
+                break
+            delay = backoff_delay(attempt, self.settings.backoff_min_s, self.settings.backoff_max_s, self._rand)
+            attempt += 1
+            log.debug("mqtt: next connection attempt in %.1f s", delay)
+            self._stop.wait(delay)
+
+    def _new_client(self) -> tuple[paho.Client, int, str]:
+        s = self.settings
+        with self._lock:
+            self._generation += 1
+            gen = self._generation
+        session = f"{int(time.time())}-{gen}-{secrets.token_hex(3)}"
+        c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=s.client_id, protocol=paho.MQTTv5,
+                        reconnect_on_failure=False)
+        c.connect_timeout = s.connect_timeout_s
+        if s.username:
+            c.username_pw_set(s.username, s.password)
+        if s.tls:
+            ctx = ssl.create_default_context(cafile=s.ca_file)  # verification and hostname check stay on
+            if s.cert_file:
+                ctx.load_cert_chain(s.cert_file, s.key_file)
+            c.tls_set_context(ctx)
+        c.will_set(self.topics.status(), payloads.agent_status("offline", session, time.time(),
+                                                                version=s.version), qos=1, retain=True)
+        dropped = threading.Event()
+        self._dropped_evt[gen] = dropped
+        connack: queue.Queue[tuple[bool, str, int]] = queue.Queue(1)
+
+        def on_connect(_c: Any, _u: Any, _f: Any, reason: Any, props: Any) -> None:
+            rm = getattr(props, "ReceiveMaximum", 65535) if props is not None else 65535
+            connack.put_nowait((not reason.is_failure, str(reason), int(rm)))
+
+        def on_disconnect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+            dropped.set()
+
+        def on_publish(_c: Any, _u: Any, mid: int, reason: Any, _p: Any) -> None:
+            self._outstanding.pop((gen, mid), None)
+            self.events.put(PubAck(gen, mid, int(reason.value)))
+
+        def on_message(_c: Any, _u: Any, msg: Any) -> None:
+            try:
+                self._inbound.put_nowait((gen, msg))
+            except queue.Full:
+                self.counters["inbound_dropped"] += 1
+
+        c.on_connect, c.on_disconnect, c.on_publish, c.on_message = on_connect, on_disconnect, on_publish, on_message
+        c._matthan_connack = connack  # type: ignore[attr-defined]  # our own attribute, read by _connect
+        return c, gen, session
+
+    def _connect(self, client: paho.Client, gen: int, session: str) -> bool:
+        s = self.settings
+        try:
+            client.connect(s.host, s.port, keepalive=s.keepalive_s, clean_start=True)
+        except CONNECT_ERRORS as e:
+            log.warning("mqtt: cannot connect to %s:%s: %s", s.host, s.port, e)
+            return False
+        client.loop_start()
+        try:
+            ok, why, receive_max = client._matthan_connack.get(timeout=s.connect_timeout_s)  # type: ignore[attr-defined]
+        except queue.Empty:
+            log.warning("mqtt: %s:%s accepted TCP but sent no CONNACK within %.0f s (hung broker?)",
+                        s.host, s.port, s.connect_timeout_s)
+            return False
+        if not ok:
+            log.error("mqtt: broker %s:%s refused the connection: %s (check username/password and ACL)",
+                      s.host, s.port, why)
+            return False
+        with self._lock:
+            self._client, self._connected_gen, self._session = client, gen, session
+        self.counters["connects"] += 1
+        log.info("mqtt: connected to %s:%s (session %s)", s.host, s.port, session)
+        client.publish(self.topics.status(), payloads.agent_status("online", session, time.time(),
+                                                                   version=s.version), qos=1, retain=True)
+        filters = [(f, SubscribeOptions(qos=q, noLocal=True)) for f, q, _ in self._handlers]
+        if filters:
+            client.subscribe(filters)
+        self.events.put(Connected(gen, session, receive_max))
+        return True
+
+    def _supervise(self, client: paho.Client, gen: int) -> None:
+        """Wait for a drop or stop; the watchdog drops a connection whose broker stopped acknowledging."""
+        dropped = self._dropped_evt[gen]
+        limit = self.settings.stall_limit_s
+        while not self._stop.is_set() and not dropped.wait(0.5):
+            now = time.monotonic()
+            oldest = min((t for (g, _), t in list(self._outstanding.items()) if g == gen), default=now)
+            if now - oldest > limit:
+                self.counters["watchdog_kicks"] += 1
+                log.warning("mqtt: no PUBACK for %.0f s on an open connection; dropping it and reconnecting",
+                            now - oldest)
+                return
+        if dropped.is_set():
+            log.warning("mqtt: connection to %s:%s lost", self.settings.host, self.settings.port)
+
+    def _teardown(self, client: paho.Client, gen: int) -> None:
+        with self._lock:
+            was = self._connected_gen == gen
+            if self._client is client:
+                self._client = None
+            if was:
+                self._connected_gen = 0
+        if was:
+            self.counters["disconnects"] += 1
+            self.events.put(Disconnected(gen, "stop" if self._stop.is_set() else "lost"))
+        for key in [k for k in list(self._outstanding) if k[0] == gen]:
+            self._outstanding.pop(key, None)
+        self._dropped_evt.pop(gen, None)
+
+        def finish() -> None:
+            with contextlib.suppress(Exception):  # paho may raise anything from a half-dead socket; we drop it
+                client.disconnect()
+            client.loop_stop()
+
+        t = threading.Thread(target=finish, name=f"mqtt-teardown-{gen}", daemon=True)
+        t.start()
+        t.join(TEARDOWN_JOIN_S)
+        if t.is_alive():
+            self.counters["leaked_threads"] += 1
+            log.error("mqtt: old paho client %d did not stop within %.0f s; abandoned", gen, TEARDOWN_JOIN_S)
+
+    # ---- inbound ----------------------------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        while not self._stop.is_set():
+            try:
+                _gen, msg = self._inbound.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            props = getattr(msg, "properties", None)
+            item = InboundMessage(
+                topic=msg.topic, payload=bytes(msg.payload), retain=bool(msg.retain),
+                response_topic=getattr(props, "ResponseTopic", None),
+                correlation_data=getattr(props, "CorrelationData", None))
+            for topic_filter, _qos, handler in self._handlers:
+                if paho.topic_matches_sub(topic_filter, item.topic):
+                    try:
+                        handler(item)
+                    except Exception:  # a handler bug must not kill the inbound thread; it is logged with its trace
+                        log.exception("mqtt: handler for %s failed", topic_filter)
+
+
+def publish_properties(user: list[tuple[str, str]] | None = None,
+                       correlation: bytes | None = None) -> Properties | None:
+    """v5 PUBLISH properties for the relay (None when there is nothing to add, to keep packets small)."""
+    if not user and correlation is None:
+        return None
+    p = Properties(PacketTypes.PUBLISH)
+    if user:
+        p.UserProperty = user
+    if correlation is not None:
+        p.CorrelationData = correlation
+    return p
