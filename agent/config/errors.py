@@ -86,6 +86,9 @@ def _describe(error: ErrorDetails, loc: Loc, root: type[BaseModel]) -> str:
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         if in_polygon:
             return f"point coordinates must be from 0 to 1 (fractions of the image width and height){got}"
+        extra = info.json_schema_extra if info is not None else None
+        if isinstance(extra, dict) and extra.get("type_name") == "size" and "ge" in ctx:
+            return f"is too small; allowed: {_size(int(ctx['ge']))} or more{got}"
         return f"is out of range; allowed: {_range(info, ctx).removeprefix(' ') or 'see docs'}{got}"
     if kind in ("enum", "literal_error"):
         return f"{_show(error.get('input'))} is not allowed; allowed: {ctx.get('expected', '?')}"
@@ -115,6 +118,13 @@ def _describe(error: ErrorDetails, loc: Loc, root: type[BaseModel]) -> str:
     return message
 
 
+def _size(count: int) -> str:
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= factor and count % factor == 0:
+            return f"{count // factor}{unit}"
+    return f"{count} bytes"
+
+
 def _show(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
@@ -133,14 +143,14 @@ def _range(info: FieldInfo | None, ctx: dict[str, Any]) -> str:
             if isinstance(meta, getattr(annotated_types, key.capitalize())):
                 bounds[key] = getattr(meta, key)
     low = f"more than {bounds['gt']:g}" if "gt" in bounds else (f"from {bounds['ge']:g}" if "ge" in bounds else "")
-    high = f"below {bounds['lt']:g}" if "lt" in bounds else (f"to {bounds['le']:g}" if "le" in bounds else "")
+    high = f"below {bounds['lt']:g}" if "lt" in bounds else (f"up to {bounds['le']:g}" if "le" in bounds else "")
+    if "ge" in bounds and "le" in bounds:
+        return f" from {bounds['ge']:g} to {bounds['le']:g}"
     if low and high:
-        return f" {low} {high}" if "ge" in bounds and "le" in bounds else f" {low} and {high}"
-    if low:
-        return f" {low}" if "gt" in bounds else f" {bounds['ge']:g} or more"
-    if high:
-        return f" {high}" if "lt" in bounds else f" up to {bounds['le']:g}"
-    return ""
+        return f" {low}, {high}"
+    if "ge" in bounds:
+        return f" {bounds['ge']:g} or more"
+    return f" {low or high}" if low or high else ""
 
 
 def _unwrap(annotation: Any, step: str | int | None) -> Any:

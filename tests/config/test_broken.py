@@ -87,6 +87,8 @@ CASES: list[tuple[str, str, str | None, str, str]] = [
     ("numeric_password", MINIMAL + "  password: 123456\n", "password", "mqtt.password", "put the password in quotes"),
     ("bad_size", MINIMAL + "storage:\n  outbox_max_bytes: lots\n", "outbox_max_bytes", "storage.outbox_max_bytes",
      "must be a size such as 256MiB"),
+    ("size_too_small", MINIMAL + "storage:\n  outbox_max_bytes: 1KiB\n", "outbox_max_bytes",
+     "storage.outbox_max_bytes", "is too small; allowed: 1MiB or more"),
     ("not_a_mapping", MINIMAL + "motion: 5\n", "motion", "motion", "must be a mapping"),
     ("empty_tls", MINIMAL + "  tls:\n", "tls", "mqtt.tls", "write 'tls: {}' for TLS"),
     ("non_text_key", MINIMAL + "1: 2\n", "1: 2", "[1]", "key 1 is not text"),
