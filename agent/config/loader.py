@@ -33,7 +33,8 @@ def load_config(path: str | os.PathLike[str], *, registry: SecretRegistry = SECR
     issues: list[ConfigIssue] = list(source.issues)
     if source.data is None:
         raise ConfigError(issues)
-    config = validate_data(source.data, file=name, lines=source.lines, base_dir=Path(name).parent, issues=issues)
+    config, found = _validate(source.data, name, source.lines, Path(name).parent)
+    issues += found
     if issues or config is None:
         raise ConfigError(issues)
     registry.add(iter_secrets(config))
@@ -41,25 +42,28 @@ def load_config(path: str | os.PathLike[str], *, registry: SecretRegistry = SECR
     return config
 
 
-def validate_data(
-    data: dict[str, Any],
-    *,
-    file: str = "<config>",
-    lines: LineMap | None = None,
-    base_dir: Path = Path("."),
-    issues: list[ConfigIssue] | None = None,
-) -> AgentConfig | None:
-    """Validate already-parsed data; problems are appended to `issues` (a new list if None) and None returned."""
-    sink = issues if issues is not None else []
+def validate_data(data: dict[str, Any], *, file: str = "<config>", base_dir: Path = Path(".")) -> AgentConfig:
+    """Validate already-parsed data (no line numbers available); raise ConfigError listing every problem.
+
+    Unlike `load_config`, this does not register secrets with the logging redactor.
+    """
+    config, issues = _validate(data, file, LineMap(), base_dir)
+    if config is None:
+        raise ConfigError(issues)
+    return config
+
+
+def _validate(
+    data: dict[str, Any], file: str, lines: LineMap, base_dir: Path
+) -> tuple[AgentConfig | None, list[ConfigIssue]]:
     try:
-        return AgentConfig.model_validate(data, context={"base_dir": str(base_dir)})
+        return AgentConfig.model_validate(data, context={"base_dir": str(base_dir)}), []
     except ValidationError as exc:
-        found = issues_from_validation(exc, AgentConfig, file, lines or LineMap())
+        found = issues_from_validation(exc, AgentConfig, file, lines)
         # The model's own check may have run too (when every camera entry was valid); report each key once.
         reported = {issue.path for issue in found}
-        found += [i for i in _raw_duplicates(data, file, lines or LineMap()) if i.path not in reported]
-        sink.extend(found)
-        return None
+        found += [i for i in _raw_duplicates(data, file, lines) if i.path not in reported]
+        return None, found
 
 
 def _raw_duplicates(data: dict[str, Any], file: str, lines: LineMap) -> list[ConfigIssue]:

@@ -7,7 +7,7 @@ import pickle
 import pydantic
 import pytest
 
-from agent.config import AgentConfig, effective_camera, match_camera, validate_data
+from agent.config import AgentConfig, ConfigError, effective_camera, match_camera, validate_data
 from agent.config.types import topic_safe
 from agent.models import DecodeMode
 
@@ -17,9 +17,7 @@ UUID = "urn:uuid:6b1f0c2e-8a4d-4c1e-9f3a-2d5e7b9c1a00"
 def make(**overrides: object) -> AgentConfig:
     data: dict[str, object] = {"site_id": "xa-tan-phu", "agent_id": "pi-test", "mqtt": {"host": "127.0.0.1"}}
     data.update(overrides)
-    cfg = validate_data(data)
-    assert cfg is not None
-    return cfg
+    return validate_data(data)
 
 
 def test_effective_camera_override_beats_default() -> None:
@@ -87,7 +85,15 @@ def test_config_agent_id_defaults_to_topic_safe_hostname() -> None:
     assert topic_safe("Pi UBND#1.local") == "pi-ubnd-1-local"
     data = {"site_id": "x", "mqtt": {"host": "h"}}
     cfg = validate_data(data)
-    assert cfg is not None and cfg.agent_id == topic_safe(cfg.agent_id)
+    assert cfg.agent_id == topic_safe(cfg.agent_id)
+
+
+def test_config_validate_data_raises_with_every_issue() -> None:
+    """Programmatic validation raises ConfigError carrying one issue per problem, with key paths."""
+    with pytest.raises(ConfigError) as exc:
+        validate_data({"site_id": "x", "mqtt": {"host": "h", "port": 0}, "workers": {"count": -1}})
+    assert [i.path for i in exc.value.issues] == ["mqtt.port", "workers.count"]
+    assert all(i.line is None and i.file == "<config>" for i in exc.value.issues)
 
 
 def test_config_sizes_accept_units() -> None:
