@@ -1,0 +1,406 @@
+"""The doctor's checks: small functions, each returning a `CheckResult` with what was found and what to do next.
+
+Texts are English templates with `%(name)s` parameters, marked for the gettext catalogue and translated only when
+printed (agent/cli/doctor.py), so `--json` and the tests see stable English. The camera checks share a
+`CameraProbe` that carries what earlier steps learned (clock offset, stream URI, frames) to later ones.
+
+Only the standard library here; the checks that need PyAV, the motion detector or paho live in the CLI module.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from agent.health import probes
+from agent.health.metrics import read_psutil_temperature, read_thermal_zone, read_throttled
+from agent.i18n import N_
+
+PASS, FAIL, SKIP = "pass", "fail", "skip"
+CLOCK_OFFSET_MAX_S = 60.0  # beyond a minute event times are misleading, and some cameras reject WS-Security logins
+DISK_MIN_FREE_BYTES = 1 << 30  # 1 GiB: an hour-long outage of events with snapshots fits comfortably
+DISK_MIN_FREE_PCT = 5.0
+TEMP_MAX_C = 80.0  # a Pi 4 starts soft throttling at 80 °C
+CLOCK_TOOL_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One step. `status` is pass, fail or skip; `detail` and `hint` are English templates over `params`."""
+
+    name: str
+    title: str
+    status: str
+    detail: str = ""
+    hint: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != FAIL
+
+    def text(self, translate: Callable[[str], str] = lambda s: s) -> tuple[str, str, str]:
+        """(title, detail, hint) translated and filled in."""
+
+        def fill(template: str) -> str:
+            if not template:
+                return ""
+            t = translate(template)
+            try:
+                return t % dict(self.params) if self.params else t
+            except (KeyError, ValueError, TypeError):  # a bad translation must not hide the finding
+                return template % dict(self.params) if self.params else template
+
+        return translate(self.title), fill(self.detail), fill(self.hint)
+
+    def to_dict(self, translate: Callable[[str], str] = lambda s: s) -> dict[str, Any]:
+        title, detail, hint = self.text(translate)
+        return {"name": self.name, "title": title, "status": self.status, "ok": self.ok, "detail": detail,
+                "hint": hint}
+
+
+def passed(name: str, title: str, detail: str = "", **params: Any) -> CheckResult:
+    return CheckResult(name, title, PASS, detail, "", params)
+
+
+def failed(name: str, title: str, detail: str, hint: str, **params: Any) -> CheckResult:
+    return CheckResult(name, title, FAIL, detail, hint, params)
+
+
+def skipped(name: str, title: str, detail: str, **params: Any) -> CheckResult:
+    return CheckResult(name, title, SKIP, detail, "", params)
+
+
+# -- camera ------------------------------------------------------------------------------------------------------
+@dataclass
+class CameraProbe:
+    """One camera under examination. Credentials are never printed: `describe()` has none."""
+
+    name: str
+    host: str | None = None
+    onvif_port: int | None = 80  # None: a camera known only by its stream URL (no ONVIF steps)
+    rtsp_url: str | None = None  # with or without user:password@; the password is taken out before use
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout_s: float = probes.SOAP_TIMEOUT_S
+    # learned along the way
+    session: probes.OnvifSession | None = None
+    offset_s: float | None = None
+    stream_uri: str | None = None
+    device: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.rtsp_url:
+            clean, user, password = probes.strip_userinfo(self.rtsp_url)
+            self.rtsp_url = clean
+            if self.user is None and user:
+                self.user, self.password = user, password
+            if self.host is None:
+                self.host = urlsplit(clean).hostname
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.host})" if self.host and self.host != self.name else self.name
+
+    def onvif(self) -> probes.OnvifSession:
+        if self.session is None:
+            self.session = probes.OnvifSession(
+                probes.device_xaddr(self.host or "", self.onvif_port or 80), self.user, self.password,
+                timeout=self.timeout_s,
+            )
+        return self.session
+
+
+_T_REACH = N_("IP reachable")
+_T_ONVIF = N_("ONVIF answers")
+_T_AUTH = N_("credentials accepted")
+_T_CLOCK = N_("camera clock")
+_T_URI = N_("stream address (URI)")
+_T_RTSP = N_("RTSP stream opens")
+
+_H_UNREACHABLE = N_(
+    "The camera does not answer at this address. Check its power and cable (PoE switch lights), that it is on "
+    "this network, and whether its IP changed (run: matthan-agent discover)."
+)
+_H_REFUSED_ONVIF = N_(
+    "Something answers at this address but refuses port %(port)s. ONVIF may be disabled in the camera's web page "
+    "(enable ONVIF / Open Network Video Interface), or it uses another port (try 8000, 8080, 2020)."
+)
+
+_H_REFUSED_RTSP = N_(
+    "Something answers at this address but refuses port %(port)s. RTSP may be disabled in the camera's web page, "
+    "or the stream address has the wrong port (554 is usual)."
+)
+
+
+def check_reachable(cam: CameraProbe) -> CheckResult:
+    """TCP connect to the ONVIF port (or the RTSP port when only a stream URL is known)."""
+    if not cam.host:
+        return skipped("reachable", _T_REACH, N_("no address known for this camera"))
+    port = cam.onvif_port if cam.onvif_port is not None else urlsplit(cam.rtsp_url or "").port or 554
+    try:
+        seconds = probes.tcp_connect(cam.host, port, timeout=min(cam.timeout_s, 3.0))
+    except probes.ProbeError as exc:
+        if exc.kind == "refused":
+            hint = _H_REFUSED_ONVIF if cam.onvif_port is not None else _H_REFUSED_RTSP
+            return failed("reachable", _T_REACH, N_("%(host)s refused a connection on port %(port)s"),
+                          hint, host=cam.host, port=port)
+        return failed("reachable", _T_REACH, N_("no answer from %(host)s port %(port)s"), _H_UNREACHABLE,
+                      host=cam.host, port=port)
+    return passed("reachable", _T_REACH, N_("connected to %(host)s:%(port)s in %(ms)d ms"),
+                  host=cam.host, port=port, ms=round(seconds * 1000))
+
+
+def check_onvif(cam: CameraProbe, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> CheckResult:
+    """Unauthenticated GetSystemDateAndTime: is this an ONVIF device, and what time does it think it is."""
+    if cam.onvif_port is None or not cam.host:
+        return skipped("onvif", _T_ONVIF, N_("not asked: the camera is given by its stream address only"))
+    try:
+        camera_time = probes.get_system_date_and_time(cam.onvif())
+    except probes.ProbeError as exc:
+        hint = {
+            "http": N_("The port answers HTTP but not ONVIF at /onvif/device_service. Check the ONVIF port in the "
+                       "camera's web page, and that ONVIF is enabled."),
+            "protocol": N_("The answer was not ONVIF. Another device may have taken this IP address; check the "
+                           "camera's address (matthan-agent discover)."),
+            "timeout": N_("The camera accepted the connection but did not answer the ONVIF request. It may be "
+                          "overloaded or still booting; wait a minute and run the doctor again."),
+        }.get(exc.kind, N_("ONVIF is not working on this camera. Enable ONVIF in the camera's web page and check "
+                           "the port."))
+        return failed("onvif", _T_ONVIF, N_("GetSystemDateAndTime failed: %(error)s"), hint, error=str(exc))
+    cam.offset_s = (camera_time - now()).total_seconds()
+    cam.onvif().offset_s = cam.offset_s
+    return passed("onvif", _T_ONVIF, N_("the camera's clock reads %(time)s UTC"), time=camera_time.isoformat(" "))
+
+
+_H_AUTH = N_(
+    "Password rejected — was the camera reset to factory settings? Try the installer's default credential set, or "
+    "the password on the label; after several failures some cameras lock logins for 10-30 minutes."
+)
+
+
+def check_credentials(cam: CameraProbe) -> CheckResult:
+    """GetDeviceInformation signed with the credentials (WS-Security digest, HTTP digest as fallback)."""
+    if not cam.user:
+        return skipped("credentials", _T_AUTH, N_("no user name given (use --user/--password or the config)"))
+    if cam.onvif_port is None or cam.offset_s is None:
+        return skipped("credentials", _T_AUTH, N_("checked with the RTSP stream below (no ONVIF answer)"))
+    try:
+        cam.device = probes.get_device_information(cam.onvif())
+    except probes.ProbeError as exc:
+        if exc.kind == "auth":
+            hint = _H_AUTH
+            if cam.offset_s is not None and abs(cam.offset_s) > 300:
+                hint = N_("The camera's clock is wrong by minutes, and ONVIF logins are time-stamped: set the "
+                          "camera's time (NTP) first, then check the password.")
+            return failed("credentials", _T_AUTH, N_("user %(user)s was refused: %(error)s"), hint,
+                          user=cam.user, error=str(exc))
+        return failed("credentials", _T_AUTH, N_("GetDeviceInformation failed: %(error)s"),
+                      N_("The camera answered with an error; check its firmware and ONVIF settings."), error=str(exc))
+    info = " ".join(v for k, v in cam.device.items() if k in ("Manufacturer", "Model", "FirmwareVersion") and v)
+    return passed("credentials", _T_AUTH, N_("logged in as %(user)s: %(device)s"), user=cam.user, device=info or "?")
+
+
+def check_clock_offset(cam: CameraProbe) -> CheckResult:
+    if cam.offset_s is None:
+        return skipped("clock_offset", _T_CLOCK, N_("the camera's time is unknown (ONVIF did not answer)"))
+    off = cam.offset_s
+    if abs(off) > CLOCK_OFFSET_MAX_S:
+        return failed(
+            "clock_offset", _T_CLOCK, N_("the camera's clock is %(offset)+.0f s off this box's clock"),
+            N_("Set NTP on the camera (its web page: System → Time) to the same server as this box, or to this "
+               "box's address. Wrong camera clocks confuse event times and can break ONVIF logins."),
+            offset=off,
+        )
+    return passed("clock_offset", _T_CLOCK, N_("%(offset)+.0f s from this box's clock"), offset=off)
+
+
+def check_stream_uri(cam: CameraProbe) -> CheckResult:
+    if cam.rtsp_url:
+        cam.stream_uri = cam.rtsp_url
+        return passed("stream_uri", _T_URI, N_("given: %(uri)s"), uri=cam.rtsp_url)
+    if cam.offset_s is None:
+        return skipped("stream_uri", _T_URI, N_("needs ONVIF, which did not answer"))
+    try:
+        uri = probes.get_stream_uri(cam.onvif())
+    except probes.ProbeError as exc:
+        hint = _H_AUTH if exc.kind == "auth" else N_(
+            "The camera has no usable media profile. Open its web page, check that a video stream is enabled, or "
+            "give the stream address with --camera-url rtsp://...")
+        return failed("stream_uri", _T_URI, N_("GetStreamUri failed: %(error)s"), hint, error=str(exc))
+    cam.stream_uri, _, _ = probes.strip_userinfo(uri)
+    return passed("stream_uri", _T_URI, "%(uri)s", uri=cam.stream_uri)
+
+
+def check_rtsp(cam: CameraProbe) -> CheckResult:
+    """RTSP DESCRIBE with the credentials: the stream exists, we may watch it, and it has video."""
+    if not cam.stream_uri:
+        return skipped("rtsp", _T_RTSP, N_("no stream address known"))
+    try:
+        answer = probes.rtsp_request(cam.stream_uri, "DESCRIBE", user=cam.user, password=cam.password,
+                                     timeout=cam.timeout_s)
+    except probes.ProbeError as exc:
+        hint = {
+            "refused": N_("The camera refuses RTSP connections. RTSP may be disabled, on another port, or the camera "
+                          "allows too few viewers (close other recorders/phone apps watching it)."),
+            "timeout": N_("The RTSP port accepts connections but the camera does not answer: it may be overloaded "
+                          "(too many viewers) or hung; power-cycle it."),
+        }.get(exc.kind, _H_UNREACHABLE)
+        return failed("rtsp", _T_RTSP, N_("DESCRIBE failed: %(error)s"), hint, error=str(exc))
+    if answer.status == 401:
+        return failed("rtsp", _T_RTSP, N_("the camera refused the credentials for the stream (RTSP 401)"), _H_AUTH)
+    if answer.status == 404:
+        return failed("rtsp", _T_RTSP, N_("no stream at this address (RTSP 404)"),
+                      N_("The stream path is wrong. Let ONVIF find it (remove the url from the config) or check "
+                         "the camera's manual for its RTSP path."))
+    if answer.status != 200:
+        return failed("rtsp", _T_RTSP, N_("the camera answered RTSP %(status)s %(reason)s"),
+                      N_("The camera refused the stream; power-cycle it and try again."),
+                      status=answer.status, reason=answer.reason)
+    if not answer.has_video:
+        return failed("rtsp", _T_RTSP, N_("the stream has no video track"),
+                      N_("Choose another stream or profile on the camera (the substream must carry video)."))
+    return passed("rtsp", _T_RTSP, N_("DESCRIBE answered 200 with a video track"))
+
+
+# -- frames and image ---------------------------------------------------------------------------------------------
+_T_FRAMES = N_("frames arrive")
+_T_IMAGE = N_("image neither frozen nor black")
+
+BLACK_MEAN = 16.0  # grey levels; same idea as the status machine's black image
+FLAT_STD = 4.0
+FROZEN_DIFF = 0.5  # mean absolute difference between first and last frame below this = identical pictures
+
+
+def check_image(lumas: list[Any]) -> CheckResult:
+    """Given a few seconds of luma planes (numpy arrays): not all identical, not black, not one flat colour."""
+    if len(lumas) < 2:
+        return skipped("image", _T_IMAGE, N_("not enough frames to judge"))
+    first, last = lumas[0].astype("float32"), lumas[-1].astype("float32")
+    mean, std = float(last.mean()), float(last.std())
+    if std <= FLAT_STD:
+        if mean <= BLACK_MEAN:
+            return failed("image", _T_IMAGE, N_("the image is black (mean grey %(mean).0f)"),
+                          N_("The lens may be covered, the IR lights broken at night, or the sensor dead. Look at "
+                             "the camera; clean or uncover the lens."), mean=mean)
+        return failed("image", _T_IMAGE, N_("the image is one flat colour (grey %(mean).0f, variation %(std).1f)"),
+                      N_("Something covers the lens (fog, dirt, a bag), or the sensor failed. Look at the camera."),
+                      mean=mean, std=std)
+    diffs = [float(abs(lumas[i].astype("float32") - lumas[i - 1].astype("float32")).mean())
+             for i in range(1, len(lumas))]
+    if math.isclose(max(diffs), 0.0, abs_tol=FROZEN_DIFF) and first.shape == last.shape:
+        return failed("image", _T_IMAGE, N_("%(n)d frames are identical: the picture is frozen"),
+                      N_("The camera keeps sending the same picture (its encoder hung). Power-cycle the camera; if "
+                         "it happens again, update its firmware."), n=len(lumas))
+    return passed("image", _T_IMAGE, N_("mean grey %(mean).0f, variation %(std).0f, picture changes"),
+                  mean=mean, std=std)
+
+
+# -- host ----------------------------------------------------------------------------------------------------------
+_T_DISK = N_("disk space")
+_T_TEMP = N_("temperature")
+_T_THROTTLE = N_("power supply and throttling")
+_T_NTP = N_("clock in sync")
+_T_BROKER = N_("MQTT broker")
+
+
+def check_disk(state_dir: Path) -> CheckResult:
+    probe = state_dir
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        usage = shutil.disk_usage(probe)
+    except OSError as exc:
+        return failed("disk", _T_DISK, N_("cannot read free space of %(path)s: %(error)s"),
+                      N_("Check that the storage is mounted."), path=str(state_dir), error=exc.strerror or str(exc))
+    pct = 100.0 * usage.free / usage.total if usage.total else 0.0
+    params = {"path": str(probe), "free": usage.free / 1e9, "pct": pct}
+    if usage.free < DISK_MIN_FREE_BYTES or pct < DISK_MIN_FREE_PCT:
+        return failed("disk", _T_DISK, N_("only %(free).1f GB (%(pct).0f%%) free on %(path)s"),
+                      N_("Free space: old logs (journalctl --vacuum-size=100M), old snapshots, or use a larger SD "
+                         "card. Events are kept on disk while the link is down, and need room."), **params)
+    return passed("disk", _T_DISK, N_("%(free).1f GB (%(pct).0f%%) free on %(path)s"), **params)
+
+
+def check_temperature(thermal_dir: Path = Path("/sys/class/thermal"), *, use_psutil: bool = True) -> CheckResult:
+    temp = read_thermal_zone(thermal_dir)
+    if temp is None and use_psutil:
+        temp = read_psutil_temperature()
+    if temp is None:
+        return skipped("temperature", _T_TEMP, N_("this machine has no temperature sensor we can read"))
+    if temp >= TEMP_MAX_C:
+        return failed("temperature", _T_TEMP, N_("the processor is at %(temp).0f °C"),
+                      N_("Too hot: the box will slow down and drop frames. Give it shade and air, a heatsink or a "
+                         "fan; do not seal it in a box in the sun."), temp=temp)
+    return passed("temperature", _T_TEMP, N_("%(temp).0f °C"), temp=temp)
+
+
+def check_throttling(vcgencmd: str | None = None) -> CheckResult:
+    flags = read_throttled(vcgencmd)
+    if flags is None:
+        return skipped("throttling", _T_THROTTLE, N_("not a Raspberry Pi (vcgencmd not available)"))
+    if flags["under_voltage"] or flags["under_voltage_occurred"]:
+        return failed("throttling", _T_THROTTLE, N_("under-voltage detected (%(raw)s)"),
+                      N_("The power supply is too weak or the cable too thin/long. Use the official 5.1 V 3 A "
+                         "supply and a short cable; a weak supply corrupts SD cards."), raw=flags["raw"])
+    if flags["throttled"] or flags["soft_temp_limit"] or flags["arm_freq_capped"]:
+        return failed("throttling", _T_THROTTLE, N_("the processor is being slowed down (%(raw)s)"),
+                      N_("The board is too hot; improve cooling (heatsink, fan, shade)."), raw=flags["raw"])
+    return passed("throttling", _T_THROTTLE, N_("no under-voltage or throttling (%(raw)s)"), raw=flags["raw"])
+
+
+def check_clock_sync(run: Callable[[list[str]], str | None] | None = None) -> CheckResult:
+    """timedatectl, then chrony; skipped with a note when neither is there."""
+    run = run or _run_tool
+    out = run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"])
+    if out is not None and out.strip() in ("yes", "no"):
+        if out.strip() == "yes":
+            return passed("clock_sync", _T_NTP, N_("synchronised (timedatectl)"))
+        return failed("clock_sync", _T_NTP, N_("not synchronised (timedatectl)"), _H_NTP)
+    out = run(["chronyc", "-n", "tracking"])
+    if out is not None and "Leap status" in out:
+        if "Not synchronised" in out:
+            return failed("clock_sync", _T_NTP, N_("not synchronised (chrony)"), _H_NTP)
+        return passed("clock_sync", _T_NTP, N_("synchronised (chrony)"))
+    return skipped("clock_sync", _T_NTP, N_("neither timedatectl nor chrony is available to ask"))
+
+
+_H_NTP = N_(
+    "The clock is not synchronised, so event times may be wrong and TLS to the broker can fail. Check internet "
+    "access to an NTP server (sudo timedatectl set-ntp true), or set the time by hand."
+)
+
+
+def _run_tool(argv: list[str]) -> str | None:
+    if shutil.which(argv[0]) is None:
+        return None
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=CLOCK_TOOL_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+def broker_result(kind: str | None, *, host: str, port: int, tls: bool, detail: str = "") -> CheckResult:
+    """Turn the outcome of an MQTT connection attempt into a check (the attempt itself is made by the CLI)."""
+    params = {"host": host, "port": port, "tls": "TLS" if tls else "plain", "error": detail}
+    if kind is None:
+        return passed("broker", _T_BROKER, N_("connected to %(host)s:%(port)s (%(tls)s) and logged in"), **params)
+    hints = {
+        "auth": N_("The broker refused the user name or password (or this user's ACL). Check mqtt.username and the "
+                   "password in the config against the station's broker accounts."),
+        "tls": N_("The TLS handshake failed: check mqtt.tls.ca_file is the CA that signed the broker's "
+                  "certificate, that mqtt.host matches the certificate's name, and that this box's clock is right."),
+        "refused": N_("Nothing listens on that port: check mqtt.host and mqtt.port (1883 plain, 8883 TLS) and that "
+                      "the broker is running."),
+        "timeout": N_("No answer from the broker: check this box's internet link, the station's firewall, and "
+                      "mqtt.host."),
+    }
+    hint = hints.get(kind, hints["timeout"])
+    return failed("broker", _T_BROKER, N_("%(host)s:%(port)s (%(tls)s): %(error)s"), hint, **params)
