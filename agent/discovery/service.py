@@ -1,0 +1,122 @@
+"""One discovery round, end to end: probe, optional subnet scan, interrogate, record in the inventory.
+
+Used by the daemon's ONVIF thread (every `interval_s`, and at once for a Hello) and by `matthan-agent discover`.
+Runs on the caller's asyncio loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from agent.discovery.inventory import Inventory, InventoryUpdate
+from agent.discovery.onvif import AuthBudget, interrogate_all
+from agent.discovery.results import Discovered, FailureReason, Interrogation, Via
+from agent.discovery.scan import ScanHit, scan_subnet
+from agent.discovery.settings import DiscoverySettings
+from agent.discovery.wsd import Interface, ProbeStats, list_interfaces, probe
+from agent.models import CameraInfo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IpChange:
+    camera_id: str
+    old_ip: str
+    new_ip: str
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryReport:
+    """What one round found. `rows` carry inventory ids in `info.camera_id`, failed cameras included."""
+
+    rows: tuple[Interrogation, ...]
+    probe_stats: ProbeStats
+    interfaces: tuple[Interface, ...]
+    scan_hits: tuple[ScanHit, ...] = ()
+    ip_changes: tuple[IpChange, ...] = ()
+    duration_s: float = 0.0
+
+
+def merge_found(found: Iterable[Discovered]) -> list[Discovered]:
+    """One entry per camera: by endpoint uuid when known, else by IP; earlier entries (multicast) win."""
+    out: dict[str, Discovered] = {}
+    ips: set[str] = set()
+    for dev in found:
+        key = dev.endpoint_uuid or f"ip:{dev.ip}"
+        if key in out or (not dev.endpoint_uuid and dev.ip in ips):
+            continue
+        out[key] = dev
+        ips.add(dev.ip)
+    return list(out.values())
+
+
+def target_device(ip: str, port: int = 80) -> Discovered:
+    """A camera named by the user that did not answer WS-Discovery: try ONVIF at its default address."""
+    host = ip if port == 80 else f"{ip}:{port}"
+    return Discovered(ip=ip, xaddr=f"http://{host}/onvif/device_service", via=Via.TARGET)
+
+
+async def discover_once(
+    settings: DiscoverySettings,
+    *,
+    inventory: Inventory | None = None,
+    budget: AuthBudget | None = None,
+    interfaces: Iterable[Interface] | None = None,
+    interrogate: bool = True,
+) -> DiscoveryReport:
+    """Run one round. Raises ValueError for a configured interface that does not exist; device trouble is in
+    the rows. Saves the inventory when it has a path."""
+    started = time.monotonic()
+    inventory = inventory if inventory is not None else Inventory()
+    ifaces = tuple(interfaces) if interfaces is not None else tuple(list_interfaces(settings.interfaces))
+    known_ips = [e.last_ip for e in inventory.entries() if e.last_ip]
+    unicast = list(dict.fromkeys([*settings.unicast_targets, *known_ips]))
+    result = await probe(ifaces, window_s=settings.probe_window_s, unicast_targets=unicast,
+                         repeat=settings.probe_repeat)
+    found = list(result.devices)
+    answered = {d.ip for d in found}
+
+    hits: list[ScanHit] = []
+    own = frozenset(i.ip for i in ifaces)
+    for subnet in settings.scan_subnets:
+        hits += await scan_subnet(subnet, rate_per_s=settings.scan_rate_per_s, concurrency=settings.scan_concurrency,
+                                  connect_timeout_s=settings.scan_connect_timeout_s, skip=own | answered)
+    found += [h.as_discovered() for h in hits if h.xaddr]
+    found += [target_device(ip, settings.onvif_port) for ip in settings.unicast_targets if ip not in answered]
+    devices = merge_found(found)
+
+    if interrogate:
+        rows = await interrogate_all(devices, settings, budget)
+    else:
+        rows = [Interrogation(_bare_info(d), ok=True, discovered=d) for d in devices]
+    rows += [
+        Interrogation(CameraInfo(camera_id="", ip=h.ip, error=FailureReason.NO_ONVIF_ANSWER.value), ok=False,
+                      reason=FailureReason.NO_ONVIF_ANSWER,
+                      detail=f"camera ports {', '.join(map(str, h.open_ports))} open but no ONVIF answer",
+                      discovered=Discovered(ip=h.ip, xaddr="", via=Via.SCAN, open_ports=h.open_ports))
+        for h in hits if not h.xaddr and h.ip not in {d.ip for d in devices}
+    ]
+
+    named: list[Interrogation] = []
+    changes: list[IpChange] = []
+    for row in rows:
+        override = settings.override_for(row.info.ip, row.info.endpoint_uuid)
+        update: InventoryUpdate = inventory.update(row.info, configured_name=override.name if override else None)
+        if update.ip_changed_from:
+            changes.append(IpChange(update.entry.camera_id, update.ip_changed_from, row.info.ip or ""))
+        named.append(dataclasses.replace(row, info=dataclasses.replace(row.info, camera_id=update.entry.camera_id)))
+    inventory.save()
+    named.sort(key=lambda r: (ipaddress.IPv4Address(r.info.ip or "0.0.0.0"), r.info.camera_id))
+    return DiscoveryReport(tuple(named), result.stats, ifaces, tuple(hits), tuple(changes),
+                           round(time.monotonic() - started, 3))
+
+
+def _bare_info(dev: Discovered) -> CameraInfo:
+    return CameraInfo(camera_id="", endpoint_uuid=dev.endpoint_uuid, ip=dev.ip, name=dev.name,
+                      location=dev.location, hardware_id=dev.hardware, xaddr=dev.xaddr)
