@@ -33,9 +33,11 @@ from agent.outbox.types import OutboxStats, Priority, Record, Row
 log = logging.getLogger(__name__)
 
 ROW_OVERHEAD_BYTES = 128  # record header, index entry and B-tree slack per row (file size measured in the tests)
-BUDGET_FRACTION = 0.8  # accounted bytes stay below 80 % of the cap, leaving the rest to page fragmentation
+BUDGET_FRACTION = 0.75  # accounted bytes stay below 75 % of the cap, leaving the rest to B-tree fragmentation
+FIXED_OVERHEAD_BYTES = 64 * 1024  # schema, counters, index roots, dead-letter table: outside the row budget
 EVICT_BATCH = 256  # rows looked at per eviction query
-FULL_EVICT_FRACTION = 0.05  # when SQLite itself says "full", drop this share of rows and retry
+FULL_EVICT_FRACTION = 0.02  # when SQLite itself says "full", drop this share of rows (doubling) and retry
+FULL_RETRIES = 8
 MAX_DEAD_LETTER_ROWS = 10_000  # kept for inspection; the counter keeps counting beyond
 SQL_VARS = 500  # parameters per IN (...) list, below SQLite's historic limit of 999
 
@@ -47,8 +49,8 @@ class Outbox:
 
     def __init__(self, path: Path | str, *, agent_id: str, max_bytes: int = 64 * 1024 * 1024,
                  max_rows: int = 500_000, owner: bool = True, clock: Callable[[], float] = time.time) -> None:
-        if max_bytes < 64 * 1024:
-            raise ValueError(f"outbox max_bytes must be at least 64 KiB, not {max_bytes}")
+        if max_bytes < 2 * FIXED_OVERHEAD_BYTES:
+            raise ValueError(f"outbox max_bytes must be at least {2 * FIXED_OVERHEAD_BYTES} bytes, not {max_bytes}")
         if max_rows < 10:
             raise ValueError(f"outbox max_rows must be at least 10, not {max_rows}")
         if not agent_id:
@@ -57,7 +59,7 @@ class Outbox:
         self.agent_id = agent_id
         self.max_bytes = max_bytes
         self.max_rows = max_rows
-        self._budget = int(max_bytes * BUDGET_FRACTION)
+        self._budget = int((max_bytes - FIXED_OVERHEAD_BYTES) * BUDGET_FRACTION)
         self._clock = clock
         self._lock = threading.RLock()
         self._conn, self.boot, self._set_aside = schema.open_checked(self.path, agent_id, max_bytes, owner)
@@ -86,7 +88,8 @@ class Outbox:
                 yield self._conn
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:  # SQLite rolls back by itself after SQLITE_FULL
+                    self._conn.execute("ROLLBACK")
                 raise
 
     def msg_id(self, boot: int, seq: int) -> str:
@@ -108,15 +111,15 @@ class Outbox:
         sizes = [self._size(r) for r in records]
         if max(sizes) > self._budget // 2:
             raise ValueError(f"a {max(sizes)}-byte message cannot fit an outbox capped at {self.max_bytes} bytes")
-        for attempt in range(4):
+        for attempt in range(FULL_RETRIES + 1):
             try:
                 with self._tx(durable=True) as c:
                     ids = self._insert(c, records, sizes)
                 break
             except sqlite3.OperationalError as e:
-                if "full" not in str(e).lower() or attempt == 3:
+                if "full" not in str(e).lower() or attempt == FULL_RETRIES:
                     raise
-                self._evict_because_full()
+                self._evict_because_full(FULL_EVICT_FRACTION * 2**attempt)
         for notify in self.listeners:
             notify()
         return ids
@@ -207,11 +210,14 @@ class Outbox:
                       "VALUES (?, ?, '', ?, 1, 0, ?, ?)", (self.boot, int(Priority.GAP), payload, self._clock(), size))
             c.execute("UPDATE state SET rows = rows + 1, bytes = bytes + ? WHERE id = 1", (size,))
 
-    def _evict_because_full(self) -> None:
-        """SQLite refused a page (the hard cap): fragmentation beat the estimate. Drop a slice and retry."""
+    def _evict_because_full(self, fraction: float) -> None:
+        """SQLite refused a page (the hard cap): fragmentation beat the estimate. Drop a slice and retry.
+
+        Deleting small rows scattered between others frees no whole page, so the slice doubles on each retry
+        until pages come free (in practice once the oldest rows of a class go, their pages are contiguous)."""
         with self._tx(durable=True) as c:
             rows = c.execute("SELECT rows FROM state WHERE id = 1").fetchone()[0]
-            self._evict(c, max(1, int(rows * FULL_EVICT_FRACTION)), 0)
+            self._evict(c, max(1, int(rows * min(1.0, fraction))), 0)
 
     def _delete(self, c: sqlite3.Connection, seqs: Sequence[int], where: str = "") -> int:
         """Delete rows by seq, keeping the counters right. Returns how many rows were deleted."""
