@@ -115,6 +115,8 @@ class MotionDetector:
         """Analyse one frame: `y` is the grey (luma) image, any size, uint8; `ts` its capture time in seconds."""
         if y.ndim != 2 or y.dtype != np.uint8:
             raise ValueError(f"expected a 2-D uint8 grey image, got shape {y.shape} dtype {y.dtype}")
+        if not math.isfinite(ts):
+            raise ValueError(f"frame timestamp must be finite, got {ts}")
         s = self.settings
         if self._shape is None or self._bg is None or self._expected_input != y.shape:
             self._init_geometry(*y.shape, ts)
@@ -123,7 +125,8 @@ class MotionDetector:
             return MotionResult(ts=ts, score=0.0, motion=False, suppressed=SUPPRESSED_WARMUP)
         assert self._noise is not None and self._valid is not None and self._static is not None
         small = self._prepare(y)
-        dt = min(max(ts - self._prev_ts, 0.0), MAX_DT_S)
+        dt = ts - self._prev_ts
+        dt = min(max(dt, 0.0), MAX_DT_S) if math.isfinite(dt) else 0.0
         self._prev_ts = ts
         bg = self._bg
 

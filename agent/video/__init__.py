@@ -1,0 +1,66 @@
+"""Frame sources: RTSP streams and files (PyAV), HTTP snapshots, image sequences; typed errors; the watchdog.
+
+Every source has `frames(stop) -> Iterator[Frame]` (one connection attempt, raising `SourceError`),
+`set_keyframes_only(bool)`, `describe()` (a credential-free name) and counters `packets_in`, `frames_decoded`,
+`decode_s`. Reconnecting is the caller's loop, paced by `Backoff`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from agent.video.backoff import Backoff
+from agent.video.errors import (
+    AuthFailed,
+    DecodeError,
+    EndOfStream,
+    NotFound,
+    OpenTimeout,
+    Refused,
+    SourceError,
+    Stalled,
+    Unreachable,
+    mask_uri,
+)
+from agent.video.frame import Frame, is_greyscale, luma
+from agent.video.settings import SourceSettings
+from agent.video.watchdog import FrameWatchdog, WatchdogSettings
+
+
+class FrameSource(Protocol):
+    live: bool
+    packets_in: int
+    frames_decoded: int
+    decode_s: float
+
+    def frames(self, stop=None):  # type: ignore[no-untyped-def]  # Iterator[Frame]
+        ...
+
+    def set_keyframes_only(self, on: bool) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+def open_source(uri: str, settings: SourceSettings | None = None, *, snapshot: bool = False,
+                start_ts: float = 0.0) -> FrameSource:
+    """The right source for `uri`: an HTTP snapshot URL (with `snapshot=True`), an image-sequence pattern
+    (contains a printf counter like %06d), or anything PyAV opens (rtsp://, a video file)."""
+    s = settings or SourceSettings()
+    if snapshot:
+        from agent.video.snapshot_http import HttpSnapshotSource
+
+        return HttpSnapshotSource(uri, interval_s=s.snapshot_interval_s, timeout_s=s.open_timeout_s)
+    if "%" in uri and "://" not in uri:
+        from agent.video.sequence import ImageSequenceSource
+
+        return ImageSequenceSource(uri, s.sequence_fps, start_ts=start_ts)
+    from agent.video.pyav import AvSource
+
+    return AvSource(uri, s, start_ts=start_ts)
+
+
+__all__ = [
+    "AuthFailed", "Backoff", "DecodeError", "EndOfStream", "Frame", "FrameSource", "FrameWatchdog", "NotFound",
+    "OpenTimeout", "Refused", "SourceError", "SourceSettings", "Stalled", "Unreachable", "WatchdogSettings",
+    "is_greyscale", "luma", "mask_uri", "open_source",
+]

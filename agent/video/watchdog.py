@@ -1,0 +1,56 @@
+"""The last-new-frame watchdog: a stalled or frozen camera often keeps its socket open and repeats old frames.
+
+Pure: the caller passes monotonic times. A frame is "new" when it differs from the reference picture; a run of
+identical pictures longer than `frozen_after_s` is a frozen image, and no frame at all for `stall_after_s` is a
+stall. Comparison is on a sparse grid of single pixels (not averages), because averaging would also hide the
+sensor noise that tells a live static scene from a frozen one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+GRID_STEP = 8  # px between compared pixels: ~3,600 samples at 640x360
+FROZEN_TOLERANCE = 2  # grey levels; a live sensor's noise exceeds this somewhere on the grid, a frozen image never
+
+
+@dataclass(frozen=True, slots=True)
+class WatchdogSettings:
+    frozen_after_s: float = 10.0  # s of identical pictures; > 2 GOPs, since each keyframe re-encodes sensor noise
+    stall_after_s: float = 10.0  # s without any frame; 2 read timeouts
+
+
+class FrameWatchdog:
+    def __init__(self, settings: WatchdogSettings | None = None) -> None:
+        self.settings = settings or WatchdogSettings()
+        self._ref: np.ndarray | None = None
+        self._ref_since = 0.0  # monotonic time the current reference picture first appeared
+        self.last_frame_mono: float | None = None
+        self.last_new_frame_mono: float | None = None
+
+    def frame(self, y: np.ndarray, now: float) -> bool:
+        """Record a received frame; True when it differs from the previous picture (a new frame)."""
+        self.last_frame_mono = now
+        sample = y[GRID_STEP // 2 :: GRID_STEP, GRID_STEP // 2 :: GRID_STEP].astype(np.int16)
+        if self._ref is None or self._ref.shape != sample.shape or np.abs(sample - self._ref).max() > FROZEN_TOLERANCE:
+            self._ref, self._ref_since = sample, now
+            self.last_new_frame_mono = now
+            return True
+        return False
+
+    def frozen(self, now: float) -> bool:
+        return self._ref is not None and now - self._ref_since >= self.settings.frozen_after_s
+
+    def stalled(self, now: float, since: float) -> bool:
+        """No frame for stall_after_s (counting from `since`, the connection time, before the first frame)."""
+        last = self.last_frame_mono if self.last_frame_mono is not None else since
+        return now - last >= self.settings.stall_after_s
+
+    def last_new_frame_age(self, now: float) -> float | None:
+        return None if self.last_new_frame_mono is None else now - self.last_new_frame_mono
+
+    def reset(self) -> None:
+        self._ref = None
+        self.last_frame_mono = None

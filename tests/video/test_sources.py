@@ -1,0 +1,125 @@
+"""Frame sources over files, image sequences and the corrupt clip; luma extraction; decode modes."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from agent.models import DecodeMode
+from agent.video import DecodeError, NotFound, SourceSettings, luma, open_source
+from agent.video.pyav import AvSource, hardware_decoder_available
+from agent.video.sequence import BadPattern, ImageSequenceSource
+
+
+def test_file_source_full_mode_yields_every_frame(crossing_clip: Path) -> None:
+    """Full decoding yields all 300 frames with presentation timestamps and a Y plane of the stream's size."""
+    source = open_source(str(crossing_clip), SourceSettings(decode_mode=DecodeMode.FULL), start_ts=1000.0)
+    frames = list(source.frames())
+    assert len(frames) == 300
+    assert frames[0].y.shape == (360, 640) and frames[0].y.dtype == np.uint8
+    assert frames[15].ts == pytest.approx(1001.0)
+    assert frames[0].keyframe and not frames[1].keyframe
+    assert all(np.isfinite(f.ts) for f in frames)
+
+
+def test_file_source_keyframe_mode_decodes_only_keyframes(crossing_clip: Path) -> None:
+    """Keyframe mode decodes one frame per GOP (2 s) but still demuxes every packet."""
+    source = AvSource(str(crossing_clip), SourceSettings(decode_mode=DecodeMode.KEYFRAME))
+    frames = list(source.frames())
+    assert len(frames) == 10
+    assert all(f.keyframe for f in frames)
+    assert source.packets_in == 300
+    assert [round(f.ts, 3) for f in frames[:3]] == [0.0, 2.0, 4.0]
+
+
+def test_file_source_switches_to_full_right_after_keyframe(crossing_clip: Path) -> None:
+    """Asking for full decoding right after a keyframe takes effect at the next packet, with clean pictures."""
+    source = AvSource(str(crossing_clip), SourceSettings(decode_mode=DecodeMode.ADAPTIVE))
+    it = source.frames()
+    first = next(it)
+    assert first.keyframe and source.keyframes_only
+    source.set_keyframes_only(False)
+    nxt = next(it)
+    assert nxt.index == 1 and nxt.ts == pytest.approx(1 / 15)
+    assert abs(float(nxt.y.mean()) - float(first.y.mean())) < 2.0  # not a smeared, reference-less picture
+    source.set_keyframes_only(True)
+    after = next(it)
+    assert after.keyframe and after.ts == pytest.approx(2.0)
+    it.close()
+
+
+def test_luma_is_a_view_not_a_conversion(crossing_clip: Path) -> None:
+    """The Y plane is read in place from the decoded frame (no copy) and equals the frame's luma plane."""
+    with av.open(str(crossing_clip)) as container:
+        frame = next(container.decode(video=0))
+        y = luma(frame)
+        assert not y.flags.owndata
+        assert np.array_equal(y, frame.to_ndarray(format="yuv420p")[:360])
+
+
+def _decode_corrupt(path: str, out: multiprocessing.Queue) -> None:
+    source = open_source(path, SourceSettings(decode_mode=DecodeMode.FULL))
+    out.put(sum(1 for _ in source.frames()))
+
+
+def test_corrupt_clip_decodes_without_crashing(shared_data: Path) -> None:
+    """The AVI that kills OpenCV's VideoCapture is decoded by the PyAV source in a child process that exits 0."""
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_decode_corrupt, args=(str(shared_data / "corrupt-crashes-opencv.avi"), out))
+    proc.start()
+    proc.join(60)
+    assert proc.exitcode == 0
+    assert out.get(timeout=5) == 51
+
+
+def test_file_source_missing_file_is_not_found(tmp_path: Path) -> None:
+    """A missing file raises NotFound with the path in plain words."""
+    with pytest.raises(NotFound, match="no such file"):
+        next(open_source(str(tmp_path / "nope.mp4")).frames())
+
+
+def test_file_source_garbage_is_decode_error(tmp_path: Path) -> None:
+    """A file that is not a video raises DecodeError, not an FFmpeg exception."""
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"this is not a video" * 100)
+    with pytest.raises(DecodeError):
+        next(open_source(str(junk)).frames())
+
+
+def test_image_sequence_yields_frames_at_fps(tmp_path: Path) -> None:
+    """An image sequence is read in order from index 1, stamped at the given fps, as grey frames."""
+    for i in range(1, 6):
+        cv2.imwrite(str(tmp_path / f"in{i:06d}.jpg"), np.full((90, 160, 3), 40 * i, np.uint8))
+    source = open_source(str(tmp_path / "in%06d.jpg"), SourceSettings(sequence_fps=2.0))
+    frames = list(source.frames())
+    assert [f.ts for f in frames] == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert frames[0].y.shape == (90, 160) and abs(int(frames[2].y.mean()) - 120) <= 2
+
+
+@pytest.mark.parametrize("pattern", ["frames/in.jpg", "frames/%d_%d.jpg", "frames/in%s.jpg"])
+def test_image_sequence_bad_pattern_rejected(pattern: str) -> None:
+    """A pattern without exactly one printf counter is refused with an example of a good one."""
+    with pytest.raises(BadPattern, match="%06d"):
+        ImageSequenceSource(pattern)
+
+
+def test_image_sequence_missing_folder_is_not_found(tmp_path: Path) -> None:
+    """A pattern pointing at nothing says which folder or first file is missing."""
+    with pytest.raises(NotFound, match="does not exist"):
+        next(ImageSequenceSource(str(tmp_path / "nope" / "in%06d.jpg")).frames())
+    with pytest.raises(NotFound, match="no image"):
+        next(ImageSequenceSource(str(tmp_path / "in%06d.jpg")).frames())
+
+
+def test_hardware_decoder_absent_without_device() -> None:
+    """Without a V4L2 device node the software decoder is used (the wheel lists h264_v4l2m2m everywhere)."""
+    if Path("/dev/video10").exists():
+        pytest.skip("this machine has a V4L2 decoder")
+    assert hardware_decoder_available("h264") is None
+    assert hardware_decoder_available("mjpeg") is None
