@@ -201,7 +201,7 @@ def ha_agent_configs(topics: Topics, agent_id: str, *, version: str | None = Non
             "unit_of_measurement": "°C", "value_template": "{{ value_json.host.temperature_c }}", **common}),
         _ha(topics, "sensor", node, f"{node}_cpu", {
             "name": "CPU", "unique_id": f"{node}_cpu", "unit_of_measurement": "%",
-            "value_template": "{{ value_json.host.cpu_percent }}", **common}),
+            "value_template": "{{ value_json.host.cpu_pct }}", **common}),
         _ha(topics, "sensor", node, f"{node}_outbox_depth", {
             "name": "Outbox depth", "unique_id": f"{node}_outbox_depth", "unit_of_measurement": "messages",
             "value_template": "{{ value_json.outbox.depth }}", **common}),
