@@ -76,7 +76,7 @@ class StatusThresholds:
     min_fps: float = 1.0  # fps received below this while connected → degraded low_fps
     reconnect_window_s: float = 600.0  # drops of a working stream are counted over this window
     reconnects_degraded: int = 3  # this many drops in the window → degraded frequent_reconnects
-    black_luma: float = 16.0  # mean grey level at or below this (with a flat image) → black
+    black_luma: float = 24.0  # mean grey level at or below this (with a flat image) → black; video black is Y=16
     uniform_std: float = 4.0  # grey-level standard deviation at or below this → black or uniform image
     degrade_dwell_s: float = 5.0  # a degraded condition must last this long (a passing shadow is not a fault)
     recover_dwell_s: float = 3.0  # better news must last this long; < 10 s recovery budget with 2 s reports
