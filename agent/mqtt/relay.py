@@ -4,7 +4,7 @@ confirmed them with a successful MQTT v5 PUBACK.
 - In order: rows are claimed by seq. Live rows (stored after the current connection came up) go first; the backlog
   found at connect time is replayed oldest first, paced by `replay_rate`, stamped `"historical": true`.
 - A window of QoS 1 messages in flight, clamped to the broker's Receive Maximum. When the oldest message has waited
-  `stall_s` for its PUBACK nothing new is sent: a hung broker then holds at most a second's worth of messages that
+  `stall_s` for its PUBACK nothing new is sent: a hung broker then holds at most `stall_s` worth of messages that
   will be sent again (and arrive twice) after the reconnect.
 - PUBACK reason codes below 0x80 are success (0x10 "no matching subscribers" included): the row is deleted, or in
   station-ack mode marked sent and kept until the station's retained `{"seq": N}` covers it. Codes from 0x80 on

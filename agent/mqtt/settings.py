@@ -55,7 +55,7 @@ class RelaySettings:
 
     window: int = 64  # QoS 1 messages in flight; clamped to the broker's Receive Maximum
     replay_rate: float = 500.0  # backlog messages per second after an outage (0 = as fast as the window allows)
-    stall_s: float = 1.0  # the oldest unacknowledged message is older than this: send nothing new (limits dups)
+    stall_s: float = 0.5  # the oldest unacknowledged message is older than this: send nothing new (limits dups)
     station_ack: bool = False  # keep rows until the station's retained {"seq": N} covers them
     claim_batch: int = 256  # rows read from SQLite per query
 
