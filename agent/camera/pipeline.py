@@ -89,7 +89,8 @@ class CameraPipeline:
 
     def run(self, stop: threading.Event) -> None:
         """Blocking: read, analyse and report until `stop` is set. Never raises for camera trouble."""
-        reporter = threading.Thread(target=self._report_loop, args=(stop,), name=f"report-{self.settings.camera_id}",
+        halt = threading.Event()  # set when run() returns for any reason (stop, or the end of a file)
+        reporter = threading.Thread(target=self._report_loop, args=(halt,), name=f"report-{self.settings.camera_id}",
                                     daemon=True)
         reporter.start()
         backoff = Backoff()
@@ -112,7 +113,8 @@ class CameraPipeline:
                 self._emit(event)
             with self._lock:
                 self._connected = False
-            reporter.join(timeout=self.settings.report_interval_s + 1)
+            halt.set()
+            reporter.join()
             self._on_report(self.report())
 
     def report(self) -> CameraReport:

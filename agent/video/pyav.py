@@ -4,9 +4,10 @@ PyAV, not cv2.VideoCapture: OpenCV 5's capture dies with a bus error inside FFmp
 decodes; PyAV can skip non-keyframes (about 12x less CPU on a 2 s GOP); and it exposes the decoded planes, so the
 Y plane is read in place instead of converting every frame to grey.
 
-Timestamps: for live streams a frame's `ts` is the wall clock when it was decoded. Cheap cameras' RTCP sender
-clocks drift by minutes and most never sync NTP, so arrival time is the better estimate of capture time (off by
-the network and decoder latency, well under a second on a LAN). For files, `ts` is `start_ts` plus the frame's
+Timestamps: for live streams a frame's `ts` is the wall clock at arrival, carried forward by the stream's own
+presentation times so that frame spacing is exact. Cheap cameras' RTCP sender clocks drift by minutes and most
+never sync NTP, so arrival time is the better estimate of capture time (off by the network and decoder latency,
+well under a second on a LAN). For files, `ts` is `start_ts` plus the frame's
 presentation time.
 """
 
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 
 LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 HW_DECODERS = {"h264": "h264_v4l2m2m", "hevc": "hevc_v4l2m2m"}  # the Raspberry Pi 4's stateful V4L2 decoders
+PROBE_US = 500_000  # µs of a live stream FFmpeg may read before the first frame (default 5 s)
+PROBE_BYTES = 500_000  # bytes, likewise
+MAX_LAG_S = 3.0  # s; a stamp this far behind the wall clock means the stream clock jumped: re-anchor
 MAX_BAD_PACKETS = 50  # consecutive undecodable packets before the stream counts as broken
 AV_ERRORS = (av.FFmpegError, OSError, ValueError)  # what FFmpeg raises through PyAV; ValueError is InvalidData's base
 
@@ -61,6 +65,8 @@ class AvSource:
         self.hardware: str | None = None
         self.width: int | None = None
         self.height: int | None = None
+        self._anchor: float | None = None  # wall clock minus stream time, for live timestamps
+        self._last_pts = 0.0
 
     @property
     def keyframes_only(self) -> bool:
@@ -75,7 +81,13 @@ class AvSource:
 
     def _open(self) -> Any:
         s = self.settings
-        options = {"rtsp_transport": s.rtsp_transport} if self.uri.startswith("rtsp") else {}
+        options: dict[str, str] = {}
+        if self.live:
+            # FFmpeg probes 5 s of a live stream by default and then releases it in one burst; cameras announce
+            # their parameters in the SDP, so half a second is plenty and frames arrive at their real pace.
+            options = {"analyzeduration": str(PROBE_US), "probesize": str(PROBE_BYTES)}
+        if self.uri.startswith("rtsp"):
+            options["rtsp_transport"] = s.rtsp_transport
         started = time.monotonic()
         try:
             return av.open(self.uri, options=options, timeout=(s.open_timeout_s, s.read_timeout_s))
@@ -172,12 +184,23 @@ class AvSource:
         for f in rest:
             yield self._frame(f, False, period)
 
+    def _live_ts(self, pts_time: float) -> float:
+        """Wall clock anchored on the stream's own clock: frame spacing survives decoder and scheduling jitter,
+        and the anchor is moved whenever a stamp would lie in the future or lag by more than MAX_LAG_S."""
+        now = time.time()
+        ts = now if self._anchor is None else self._anchor + pts_time
+        if ts > now or ts < now - MAX_LAG_S:
+            self._anchor, ts = now - pts_time, now
+        return ts
+
     def _frame(self, f: Any, key: bool, period: float) -> Frame:
         index = self.frames_decoded
         self.frames_decoded += 1
         self.width, self.height = f.width, f.height
         pts_time = f.time
         if pts_time is None or not math.isfinite(pts_time):
-            pts_time = index * period  # frames flushed from the decoder at the end of a file carry no time
-        ts = time.time() if self.live else self.start_ts + pts_time
+            # The first RTSP frame and frames flushed at the end of a file carry no time.
+            pts_time = index * period if not self.live else self._last_pts + period
+        self._last_pts = pts_time
+        ts = self._live_ts(pts_time) if self.live else self.start_ts + pts_time
         return Frame(y=luma(f), ts=ts, index=index, keyframe=key or bool(getattr(f, "key_frame", False)), image=f)
