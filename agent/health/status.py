@@ -69,10 +69,11 @@ _SEVERITY = {CameraState.ONLINE: 0, CameraState.DEGRADED: 1, CameraState.OFFLINE
 class StatusThresholds:
     """Tuning of the machine. Every value is in seconds, frames per second or grey levels, as its name says."""
 
-    stall_offline_s: float = 8.0  # last new frame older than this → offline; + one 2 s report still < 15 s budget
-    report_silence_s: float = 12.0  # no report at all from the worker → offline (worker hung or dead)
+    stall_offline_s: float = 8.0  # nothing arriving and the last frame older than this → offline stream_stalled
+    frozen_degraded_s: float = 8.0  # packets arrive but the picture has not changed for this long → degraded frozen
+    report_silence_s: float = 12.0  # no report from the worker → offline; > 2 x the pipeline's 5 s report interval
     startup_grace_s: float = 30.0  # "starting" may last this long before it counts as a stalled stream
-    frozen_offline_s: float = 8.0  # frozen (as flagged by the pipeline) this much longer → offline, else degraded
+    frozen_offline_s: float = 4.0  # frozen this much longer → offline; the pipeline flags frozen at 10 s → 14 s
     min_fps: float = 1.0  # fps received below this while connected → degraded low_fps
     reconnect_window_s: float = 600.0  # drops of a working stream are counted over this window
     reconnects_degraded: int = 3  # this many drops in the window → degraded frequent_reconnects
@@ -169,7 +170,7 @@ class StatusMachine:
                 mem.connected_since = now
         else:
             mem.connected_since = None
-        if report.frozen:
+        if self._frozen_evidence(report):
             if mem.frozen_since is None:
                 mem.frozen_since = now
         else:
@@ -268,11 +269,21 @@ class StatusMachine:
             return t.degrade_dwell_s if new.state is CameraState.DEGRADED else 0.0
         worse = _SEVERITY[new.state] - _SEVERITY[cur.state]
         if worse > 0:
-            return 0.0 if new.state is CameraState.OFFLINE else t.degrade_dwell_s
+            # Frozen evidence is already seconds of unchanged picture; other degraded conditions must persist.
+            immediate = new.state is CameraState.OFFLINE or new.reason is StatusReason.FROZEN_IMAGE
+            return 0.0 if immediate else t.degrade_dwell_s
         if worse < 0:
             flapping = len(self._mem.changes) >= t.flap_changes
             return t.flap_recover_dwell_s if flapping else t.recover_dwell_s
         return t.reason_dwell_s
+
+    def _frozen_evidence(self, r: CameraReport) -> bool:
+        """The pipeline says frozen, or packets keep arriving while the last *new* picture grows old."""
+        if not r.connected:
+            return False
+        flowing = r.fps_in is not None and r.fps_in > 0
+        aged = r.last_frame_age_s is not None and r.last_frame_age_s > self._t.frozen_degraded_s
+        return r.frozen or (flowing and aged)
 
     def _forget_old(self, now: float) -> None:
         mem, t = self._mem, self._t
@@ -299,19 +310,20 @@ class StatusMachine:
             if r.last_frame_ts is None and now - self._created <= t.startup_grace_s:
                 return _Verdict(CameraState.DEGRADED, StatusReason.STARTING)
             return _offline(StatusReason.STREAM_STALLED, r.error_message)
-        age = None if r.last_frame_age_s is None else r.last_frame_age_s + silent
-        if age is None:
+        if r.last_frame_age_s is None:
             waited = now - (mem.connected_since if mem.connected_since is not None else mem.report_mono)
-            if waited <= t.stall_offline_s and now - self._created <= t.startup_grace_s:
-                return _Verdict(CameraState.DEGRADED, StatusReason.STARTING)
             if waited > t.stall_offline_s:
                 return _offline(StatusReason.STREAM_STALLED, "connected but no frame has arrived")
-            return _Verdict(CameraState.DEGRADED, StatusReason.STARTING)
-        if age > t.stall_offline_s:
-            return _offline(StatusReason.STREAM_STALLED, f"last frame {age:.0f} s ago")
-        if r.frozen:
-            frozen_for = now - (mem.frozen_since if mem.frozen_since is not None else now)
-            if frozen_for >= t.frozen_offline_s:
+            if now - self._created <= t.startup_grace_s or r.last_frame_ts is None:
+                return _Verdict(CameraState.DEGRADED, StatusReason.STARTING)
+        flowing = r.fps_in is not None and r.fps_in > 0
+        if not flowing and r.last_frame_age_s is not None:
+            # Nothing arriving: the frame age keeps growing between reports, so count the silence in.
+            age = r.last_frame_age_s + silent
+            if age > t.stall_offline_s:
+                return _offline(StatusReason.STREAM_STALLED, f"last frame {age:.0f} s ago")
+        if mem.frozen_since is not None:
+            if now - mem.frozen_since >= t.frozen_offline_s:
                 return _offline(StatusReason.FROZEN_IMAGE)
             return _Verdict(CameraState.DEGRADED, StatusReason.FROZEN_IMAGE)
         if r.luma_std is not None and r.luma_std <= t.uniform_std:

@@ -300,3 +300,38 @@ def test_status_board_tracks_and_syncs(clock: FakeClock) -> None:
     assert set(board.snapshot()) == {"b", "c"} and set(board.reports()) == {"b"}
     assert board.set_enabled("b", False).reason is StatusReason.DISABLED  # type: ignore[union-attr]
     assert board.enabled("b") is False and board.enabled("zz") is None
+
+
+def test_status_picture_not_changing_is_frozen_not_stalled(clock: FakeClock) -> None:
+    """Packets arriving while the last new picture ages (5 s reports, pipeline flag at 10 s): frozen_image < 15 s."""
+    m = machine(clock)
+    m.observe(good())
+    changes = []
+    for t in range(0, 20):
+        if t % 5 == 0 or t == 10:  # periodic reports, plus the pipeline's on-change report when it flags frozen
+            s = m.observe(good(last_frame_age_s=float(t), frozen=t >= 10))
+            if s is not None:
+                changes.append((t, s))
+        clock.advance(1)
+        s = m.tick()
+        if s is not None:
+            changes.append((t + 1, s))
+    reasons = [(t, s.state, s.reason) for t, s in changes]
+    assert all(r is StatusReason.FROZEN_IMAGE for _, _, r in reasons), reasons
+    assert reasons[-1][1] is CameraState.OFFLINE and reasons[-1][0] <= 15
+
+
+def test_status_keyframe_mode_sparse_reports_stay_online(clock: FakeClock) -> None:
+    """Keyframe decoding (new picture every 4 s) with 5 s reports never looks stalled or frozen."""
+    m = machine(clock)
+    m.observe(good())
+    changes = []
+    for t in range(0, 120):
+        if t % 5 == 0:
+            s = m.observe(good(last_frame_age_s=float(t % 4) + 0.9, fps_in=12.0, fps_analysed=0.25))
+            if s is not None:
+                changes.append(s)
+        clock.advance(1)
+        if (s := m.tick()) is not None:
+            changes.append(s)
+    assert changes == []
