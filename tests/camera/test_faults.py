@@ -1,0 +1,83 @@
+"""Camera faults over RTSP on loopback: each is a typed report within 15 s and recovers within 10 s."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from agent.camera import CameraPipeline, PipelineSettings
+from agent.models import CameraReport, DecodeMode, StatusReason
+from agent.video import SourceSettings
+from tests.camera.reports import Collector
+
+pytestmark = pytest.mark.rtsp
+
+REPORT_WITHIN_S = 15.0
+RECOVER_WITHIN_S = 10.0
+
+
+@pytest.fixture
+def run_pipeline() -> Iterator:
+    started: list[tuple[threading.Thread, threading.Event]] = []
+
+    def start(url: str, mode: DecodeMode = DecodeMode.ADAPTIVE) -> tuple[CameraPipeline, Collector[CameraReport]]:
+        reports: Collector[CameraReport] = Collector()
+        settings = PipelineSettings("cam-dinh", url, source=SourceSettings(decode_mode=mode), report_interval_s=1.0)
+        pipeline = CameraPipeline(settings, on_event=lambda e: None, on_report=reports)
+        stop = threading.Event()
+        thread = threading.Thread(target=pipeline.run, args=(stop,), daemon=True)
+        thread.start()
+        started.append((thread, stop))
+        return pipeline, reports
+
+    yield start
+    for thread, stop in started:
+        stop.set()
+        thread.join(15)
+        assert not thread.is_alive(), "pipeline did not stop"
+
+
+def _healthy(r: CameraReport) -> bool:
+    return r.connected and r.error is None and not r.frozen
+
+
+def test_faults_refused_reported_and_recovered(rtsp_server_for, live_clip, fault_proxy, run_pipeline) -> None:
+    """The camera refusing connections is rtsp_refused within 15 s; back online within 10 s once it listens."""
+    proxy = fault_proxy(rtsp_server_for(live_clip).port)
+    _, reports = run_pipeline(proxy.url())
+    assert reports.wait_for(_healthy, 15)
+    proxy.refuse()
+    t0 = time.monotonic()
+    assert reports.wait_for(lambda r: r.error == StatusReason.RTSP_REFUSED, REPORT_WITHIN_S, after=t0)
+    proxy.heal()
+    t1 = time.monotonic()
+    back = reports.wait_for(_healthy, RECOVER_WITHIN_S, after=t1)
+    assert back is not None and back.reconnects >= 1
+
+
+def test_faults_stalled_reported_and_recovered(rtsp_server_for, live_clip, fault_proxy, run_pipeline) -> None:
+    """A camera that holds its socket open but sends nothing is stream_stalled within 15 s, then recovers."""
+    proxy = fault_proxy(rtsp_server_for(live_clip).port)
+    _, reports = run_pipeline(proxy.url())
+    assert reports.wait_for(_healthy, 15)
+    proxy.stall()
+    t0 = time.monotonic()
+    stalled = reports.wait_for(lambda r: r.error in (StatusReason.STREAM_STALLED, StatusReason.RTSP_TIMEOUT),
+                               REPORT_WITHIN_S, after=t0)
+    assert stalled is not None and not stalled.connected
+    proxy.heal()
+    t1 = time.monotonic()
+    assert reports.wait_for(_healthy, RECOVER_WITHIN_S, after=t1)
+
+
+def test_faults_frozen_image_reported(rtsp_server_for, frozen_clip, run_pipeline) -> None:
+    """A stream whose picture stops changing is reported frozen (frozen_image) within 15 s of freezing."""
+    _, reports = run_pipeline(rtsp_server_for(frozen_clip).url(), DecodeMode.FULL)
+    assert reports.wait_for(lambda r: r.connected, 15)
+    t0 = time.monotonic()
+    frozen = reports.wait_for(lambda r: r.frozen and r.error == StatusReason.FROZEN_IMAGE, REPORT_WITHIN_S, after=t0)
+    assert frozen is not None and frozen.connected
+    assert frozen.last_frame_age_s is not None and frozen.last_frame_age_s >= 9.0
