@@ -22,6 +22,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -126,7 +127,7 @@ class _Camera(ONVIFCamera):
         return (self.device_xaddr if name == "devicemgmt" else xaddr), wsdl, binding
 
 
-_warm_lock: asyncio.Lock | None = None
+_warm_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 _warm_done = False
 
 
@@ -135,12 +136,11 @@ async def warm_up() -> None:
 
     No traffic: services are only constructed, against an address nothing is sent to.
     """
-    global _warm_lock, _warm_done
+    global _warm_done
     if _warm_done:
         return
-    if _warm_lock is None:
-        _warm_lock = asyncio.Lock()
-    async with _warm_lock:
+    lock = _warm_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock:
         if _warm_done:
             return
         cam = _Camera("http://127.0.0.1:9/onvif/device_service", None, None)
