@@ -272,7 +272,7 @@ async def _interrogate(
     state: dict[str, Any],
 ) -> CameraInfo:
     timeout = settings.call_timeout_s
-    key = device.endpoint_uuid or device.ip
+    key = device.endpoint_uuid or urlsplit(device.xaddr).netloc or device.ip  # netloc: several devices per IP
     dt_diff = await _measure_clock(device, timeout, state)
     cam: _Camera | None = None
     devinfo = None
