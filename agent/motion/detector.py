@@ -74,9 +74,9 @@ class MotionDetector:
         self._settle_until = -math.inf
 
     @property
-    def osd_rows(self) -> tuple[tuple[float, float], ...]:
-        """The learned clock line(s) as (top, bottom) fractions of the height, masked full width; () if none."""
-        return () if self._osd is None else self._osd.rows
+    def osd_boxes(self) -> tuple[tuple[float, float, float, float], ...]:
+        """The learned clock line(s) as (left, top, right, bottom) fractions of the image; () while none."""
+        return () if self._osd is None else self._osd.boxes
 
     @property
     def noise(self) -> np.ndarray | None:
@@ -97,7 +97,7 @@ class MotionDetector:
 
     def _rebuild_valid(self) -> None:
         assert self._shape is not None
-        bands = tuple(((0.0, top), (1.0, top), (1.0, bottom), (0.0, bottom)) for top, bottom in self.osd_rows)
+        bands = tuple(((x0, y0), (x1, y0), (x1, y1), (x0, y1)) for x0, y0, x1, y1 in self.osd_boxes)
         excluded = polygon_mask(self.settings.masks + bands, self._shape)
         self._valid = cv2.bitwise_not(excluded)
         self._n_valid = max(1, cv2.countNonZero(self._valid))

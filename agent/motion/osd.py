@@ -1,9 +1,12 @@
 """Find the on-screen clock (OSD timestamp) without configuration.
 
 Nearly every cheap camera burns a clock into a corner band of the image. Its seconds digits change at every
-sample taken one second or more apart, in the same few pixels, sample after sample; real motion does not hit the
-same compact patch of a thin band that regularly. Once those pixels are found, the whole text line (full width,
-because the minutes, hours and date next to the seconds change too, only more rarely) is masked for good.
+sample taken one second or more apart, in the same few pixels, sample after sample, and in between they stand
+still: from one frame to the next (at 3 fps or more) a clock pixel almost never changes, whereas a car creeping
+along the top of the picture changes its pixels in every frame. The clock is also small: a few hundred pixels,
+not a vehicle-sized patch. Once those pixels are found, the text line around them (several times
+their width to each side, because the minutes, hours and date next to the seconds change too, only more rarely)
+is masked for good.
 """
 
 from __future__ import annotations
@@ -17,13 +20,19 @@ NEEDED = 5  # of WINDOW samples in which a pixel must have changed to be called 
 STEP_LEVELS = 35  # grey levels; OSD text is drawn with strong contrast
 MAX_LINE_FRACTION = 0.08  # of the height; a clock line is thin (a swaying tree in the band is not a clock)
 MIN_PIXELS = 6  # px; fewer is noise
+MAX_BAND_FRACTION = 0.03  # of a band's pixels; the seconds digits are well under 1 %, a car is 10 %+
+MAX_WIDTH_FRACTION = 0.25  # of the width: the changing digits of a clock are a few characters wide
+MIN_DENSITY = 0.08  # changed pixels per pixel of their bounding box: digit strokes are dense, distant traffic is not
+LINE_REACH = 4.0  # the mask extends this many times the digits' width to each side: hours, minutes and date
+PAIR_MAX_GAP_S = 0.34  # s; the frame after a sample is checked for continuous change only at >= 3 fps
+MOVING_LIMIT = 2  # samples in which a pixel also changed frame-to-frame; more is motion, not a clock
 MARGIN_FRACTION = 0.015  # of the height, added above and below the text line
 
 
 class OsdLearner:
     """Learns the clock's text line from full-resolution samples (thin digits vanish once downscaled).
 
-    `rows` is the masked band, as (top, bottom) fractions of the height, once found.
+    `boxes` are the masked text lines, as (left, top, right, bottom) fractions of the image, once found.
     """
 
     def __init__(self, shape: tuple[int, int]) -> None:
@@ -33,8 +42,10 @@ class OsdLearner:
         self._last: np.ndarray | None = None
         self._last_ts = 0.0
         self._hits = np.zeros((WINDOW, 2, self._band, w), np.bool_)
+        self._moving = np.zeros((WINDOW, 2, self._band, w), np.bool_)
+        self._pending_pair = False  # the frame after a sample is compared with the sample
         self._n = 0
-        self.rows: tuple[tuple[float, float], ...] = ()  # set once the clock has been found
+        self.boxes: tuple[tuple[float, float, float, float], ...] = ()  # set once the clock has been found
 
     @property
     def learning(self) -> bool:
@@ -50,10 +61,18 @@ class OsdLearner:
 
     def update(self, y: np.ndarray, ts: float) -> bool:
         """Feed one full-resolution grey frame; True when the clock was found by this call."""
-        if self.rows or y.shape != self._shape:
+        if self.boxes or y.shape != self._shape:
+            return False
+        if self._pending_pair:
+            self._pending_pair = False
+            if self._last is not None and 0 < ts - self._last_ts <= PAIR_MAX_GAP_S:
+                moving = np.abs(self._bands(y).astype(np.int16) - self._last) > STEP_LEVELS
+                self._moving[(self._n - 1) % WINDOW] = moving
             return False
         if self._last is not None and ts - self._last_ts < SAMPLE_INTERVAL_S:
             return False
+        self._pending_pair = True
+        self._moving[self._n % WINDOW] = False
         bands = self._bands(y).astype(np.int16)
         if self._last is not None:
             self._hits[self._n % WINDOW] = np.abs(bands - self._last) > STEP_LEVELS
@@ -61,16 +80,24 @@ class OsdLearner:
         self._last, self._last_ts = bands, ts
         if self._n < WINDOW:
             return False
-        clock = self._hits.sum(axis=0) >= NEEDED
+        clock = (self._hits.sum(axis=0) >= NEEDED) & (self._moving.sum(axis=0) < MOVING_LIMIT)
         h = self._shape[0]
-        found: list[tuple[float, float]] = []
+        band_px = self._band * self._shape[1]
+        found: list[tuple[float, float, float, float]] = []
+        w = self._shape[1]
         for side in (0, 1):
-            rows = np.flatnonzero(clock[side].any(axis=1))
-            if clock[side].sum() < MIN_PIXELS or rows[-1] - rows[0] + 1 > MAX_LINE_FRACTION * h:
+            ys, xs = np.nonzero(clock[side])
+            n = len(ys)
+            if n < MIN_PIXELS or n > MAX_BAND_FRACTION * band_px:
+                continue
+            bh, bw = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+            if bh > MAX_LINE_FRACTION * h or bw > MAX_WIDTH_FRACTION * w or n < MIN_DENSITY * bh * bw:
                 continue
             offset = 0 if side == 0 else h - self._band
-            top = max(0.0, (offset + rows[0]) / h - MARGIN_FRACTION)
-            bottom = min(1.0, (offset + rows[-1] + 1) / h + MARGIN_FRACTION)
-            found.append((top, bottom))
-        self.rows = tuple(found)
+            top = max(0.0, (offset + ys.min()) / h - MARGIN_FRACTION)
+            bottom = min(1.0, (offset + ys.max() + 1) / h + MARGIN_FRACTION)
+            left = max(0.0, (xs.min() - LINE_REACH * bw) / w)
+            right = min(1.0, (xs.max() + 1 + LINE_REACH * bw) / w)
+            found.append((left, top, right, bottom))
+        self.boxes = tuple(found)
         return bool(found)

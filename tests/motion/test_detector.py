@@ -217,8 +217,9 @@ def test_detector_osd_clock_masked_automatically(scene) -> None:
     detector, results = _run(render, 40.0)
     assert _motion_times([(t, r) for t, r in results if t < 30.0]) == []
     assert len(_motion_times([(t, r) for t, r in results if t >= 30.0])) > 20
-    (top, bottom), = detector.osd_rows
+    (left, top, right, bottom), = detector.osd_boxes
     assert top <= 10 / 360 and 25 / 360 <= bottom <= 0.1
+    assert left < 0.35 and 0.3 < right < 1.0  # hours to seconds of the text line, not the whole width
 
 
 def test_detector_rejects_colour_input() -> None:
