@@ -98,6 +98,8 @@ class MqttClient:
         self.counters = {"connects": 0, "connect_failures": 0, "disconnects": 0, "watchdog_kicks": 0,
                          "inbound_dropped": 0, "leaked_threads": 0}
         self._threads: list[threading.Thread] = []
+        self._retained: dict[str, bytes] = {}  # state topics re-published on every connect (guarded by _lock)
+        self._on_connected: list[Callable[[str], None]] = []
 
     # ---- public API -------------------------------------------------------------------------------------------
     def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
@@ -107,6 +109,24 @@ class MqttClient:
     def on_command(self, handler: Handler) -> None:
         """Commands on `<prefix>/cmd/<name>` (retained ones included: the handler must ignore those)."""
         self.subscribe(self.topics.cmd_filter(), handler)
+
+    def on_connected(self, handler: Callable[[str], None]) -> None:
+        """Called with the new session id after every connect, on the connection thread (not paho's): e.g. to
+        re-publish Home Assistant discovery. Must not block for long."""
+        self._on_connected.append(handler)
+
+    def publish_state(self, topic: str, payload: bytes) -> bool:
+        """Retained state (camera status/motion, discovery): sent now if connected, and again after every
+        reconnect, so the broker always holds the latest value. Not through the outbox: only the latest counts."""
+        with self._lock:
+            self._retained[topic] = payload
+        return self.publish(topic, payload, qos=1, retain=True) is not None
+
+    def clear_state(self, topic: str) -> None:
+        """Remove a retained state topic (an empty retained message deletes it at the broker)."""
+        with self._lock:
+            self._retained.pop(topic, None)
+        self.publish(topic, b"", qos=1, retain=True)
 
     @property
     def connected(self) -> bool:
@@ -237,7 +257,16 @@ class MqttClient:
         filters = [(f, SubscribeOptions(qos=q, noLocal=True)) for f, q, _ in self._handlers]
         if filters:
             client.subscribe(filters)
+        with self._lock:
+            state = list(self._retained.items())
+        for topic, payload in state:
+            client.publish(topic, payload, qos=1, retain=True)
         self.events.put(Connected(gen, session, receive_max))
+        for handler in self._on_connected:
+            try:
+                handler(session)
+            except Exception:  # a hook's bug must not stop the connection thread; logged with its trace
+                log.exception("mqtt: on_connected hook failed")
         return True
 
     def _supervise(self, client: paho.Client, gen: int) -> None:

@@ -68,6 +68,8 @@ def _outage(broker: Broker, tmp_path: Path, *, before_s: float, outage: Callable
         assert wait_all(col, produced, 60), (f"missing {len(set(produced) - set(event_ids(col)))} of "
                                              f"{len(produced)}; broker log:\n{broker.log_tail()}")
         total, dups, rate = duplicate_rate(col)
+        print(f"outage result: produced={len(produced)} received={total} duplicates={dups} ({rate:.2%}) "
+              f"client={agent.client.counters} relay={agent.relay.stats()}")
         assert rate <= 0.01, f"{dups} duplicates in {total} messages"
         assert set(event_ids(col)) == set(produced)
     finally:

@@ -233,3 +233,51 @@ def test_relay_station_ack_keeps_until_confirmed(broker: Broker, tmp_path: Path)
     finally:
         agent.stop()
         col.close()
+
+
+def test_client_state_republished_after_reconnect(broker_factory: Callable[..., Broker], tmp_path: Path) -> None:
+    """Retained state set once is re-published on every connect (a broker without persistence forgets it), and
+    on_connected hooks run with the new session."""
+    b = broker_factory("anonymous", persistence=False)
+    agent = Agent.make(b, tmp_path)
+    sessions: list[str] = []
+    agent.client.on_connected(sessions.append)
+    agent.start()
+    topic = agent.topics.camera_motion("cam1")
+    try:
+        assert agent.wait_connected()
+        agent.client.publish_state(topic, b"ON")
+        b.restart()
+        deadline = time.monotonic() + 20
+        while len(sessions) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the reconnect is driven by the client's own backoff; poll with a deadline
+        assert len(sessions) == 2 and sessions[0] != sessions[1]
+        late = Collector(b, topic)
+        try:
+            assert late.wait_for(lambda m: len(m) >= 1, 10)
+            assert late.messages[0].payload == b"ON" and late.messages[0].retain
+        finally:
+            late.close()
+    finally:
+        agent.stop()
+
+
+def test_client_watchdog_drops_unacknowledging_connection(broker: Broker, tmp_path: Path) -> None:
+    """With a long keepalive, a hung broker is noticed by the watchdog (no PUBACK for stall_kick_s) and a new client
+    is created; after the broker resumes, the event is delivered."""
+    col = Collector(broker, f"{PREFIX}/events/#", client_id="station", session_expiry=3600)
+    agent = Agent.make(broker, tmp_path, keepalive_s=60, stall_kick_s=2.0).start()
+    try:
+        assert agent.wait_connected()
+        broker.hang()
+        ids = agent.outbox.put_many(records.motion_event(agent.topics, _event(1)))
+        deadline = time.monotonic() + 10
+        while agent.client.counters["watchdog_kicks"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)  # poll the client's counters with a deadline
+        assert agent.client.counters["watchdog_kicks"] >= 1
+        broker.resume()
+        assert wait_all(col, ids, 20)
+    finally:
+        broker.resume()
+        agent.stop()
+        col.close()
