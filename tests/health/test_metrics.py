@@ -208,3 +208,39 @@ def test_metrics_real_host_does_not_raise(tmp_path: Path) -> None:
     sample = HealthCollector(version="1", state_dir=tmp_path).sample()
     t = sample.host["temperature_c"]
     assert t is None or -40 < t <= 150
+
+
+def test_metrics_health_payload_validates_against_schema(tmp_path: Path) -> None:
+    """The MQTT health payload built from a real sample (Pi-like tree and a bare host) matches the documented schema."""
+    from agent.health.schema import validate_health
+    from agent.mqtt import payloads
+
+    pi = fake_paths(tmp_path, vcgencmd=fake_vcgencmd(tmp_path, "throttled=0x50005"))
+    (tmp_path / "bare").mkdir()
+    bare = fake_paths(tmp_path / "bare", thermal=False, wifi=False)
+    board = StatusBoard()
+    board.observe(report("cho", reconnects=1, events=2))
+    board.add("cong")
+    for paths in (pi, bare):
+        c = HealthCollector(version="0.1.0", state_dir=tmp_path, paths=paths)
+        for r in board.reports().values():
+            c.observe(r)
+        sample = c.sample(statuses=board.snapshot(), reports=board.reports(), worker_pids=[os.getpid()],
+                          outbox={"depth": 0, "dead_letters": 0}, onvif_errors={"cong": 3})
+        doc = json.loads(payloads.health(sample))
+        assert doc["schema"] == "matthan/health/1"
+        assert validate_health(doc) == []
+
+
+def test_metrics_schema_catches_zero_for_absent(tmp_path: Path) -> None:
+    """The validator rejects a wrong shape: a missing key, a string temperature, a negative counter."""
+    from agent.health.schema import validate_health
+
+    c = HealthCollector(version="1", state_dir=tmp_path, paths=fake_paths(tmp_path))
+    doc = json.loads(json.dumps(sample_to_dict(c.sample())))
+    doc["host"]["temperature_c"] = "hot"
+    del doc["host"]["wifi"]
+    doc["cameras"] = {"x": {"state": "weird"}}
+    problems = validate_health(doc)
+    assert any("temperature_c" in p for p in problems) and any("host: keys" in p for p in problems)
+    assert any("cameras.x.state" in p for p in problems)

@@ -1,0 +1,128 @@
+"""The documented shape of the health payload's `host` and `cameras` objects, and a validator for it.
+
+`docs/mqtt.md` (schema `matthan/health/1`) defers the keys inside `host` and `cameras` to this module. Every key is
+always present; a value the board cannot measure is `null`, never 0.
+
+host:
+| key | type | meaning |
+|---|---|---|
+| `cpu_pct` | number | whole-machine CPU % since the previous sample |
+| `cpu_count` | integer or null | logical CPUs |
+| `agent_cpu_pct` | number | the supervisor process's CPU % (100 = one core) |
+| `workers` | object | per camera-worker pid (string): `{cpu_pct: number or null, rss_bytes}`, or null if it exited |
+| `load` | [1, 5, 15 min] or null | load averages |
+| `memory` | object | `total_bytes`, `available_bytes`, `used_pct` |
+| `disk` | object or null | state dir: `path`, `free_bytes`, `total_bytes`, `free_pct` |
+| `temperature_c` | number or null | SoC temperature |
+| `throttling` | object or null | Raspberry Pi only: `raw` (hex) and booleans named in `metrics.THROTTLE_BITS` |
+| `wifi` | object or null | `interface`, `link_quality` (of 70 on most drivers), `signal_dbm` |
+
+cameras, per camera id:
+| key | type | meaning |
+|---|---|---|
+| `state`, `reason`, `since` | string, string, number | as on the camera's status topic (null before the first status) |
+| `fps_in`, `fps_analysed` | number or null | frames (packets in keyframe mode) received / analysed per second |
+| `decode_mode` | string or null | `full`, `keyframe` or `adaptive` |
+| `last_frame_age_s` | number or null | seconds since the last new picture |
+| `reconnects_1h`, `stalls_1h`, `events_1h` | integer | in the last hour |
+| `onvif_errors` | integer | ONVIF request failures counted by discovery/events for this camera |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.health.metrics import THROTTLE_BITS
+
+_NUM = (int, float)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, _NUM) and not isinstance(v, bool)
+
+
+def _check(errors: list[str], where: str, ok: bool, what: str) -> None:
+    if not ok:
+        errors.append(f"{where}: {what}")
+
+
+def validate_host(host: Any) -> list[str]:
+    e: list[str] = []
+    if not isinstance(host, dict):
+        return ["host: must be an object"]
+    expected = {"cpu_pct", "cpu_count", "agent_cpu_pct", "workers", "load", "memory", "disk", "temperature_c",
+                "throttling", "wifi"}
+    _check(e, "host", set(host) == expected, f"keys must be {sorted(expected)}, got {sorted(host)}")
+    for k in ("cpu_pct", "agent_cpu_pct"):
+        _check(e, f"host.{k}", _is_num(host.get(k)), "must be a number")
+    _check(e, "host.cpu_count", host.get("cpu_count") is None or isinstance(host.get("cpu_count"), int), "integer")
+    _check(e, "host.temperature_c", host.get("temperature_c") is None or _is_num(host.get("temperature_c")),
+           "must be a number or null")
+    load = host.get("load")
+    _check(e, "host.load", load is None or (isinstance(load, list) and len(load) == 3 and all(map(_is_num, load))),
+           "must be three numbers or null")
+    workers = host.get("workers")
+    if not isinstance(workers, dict):
+        e.append("host.workers: must be an object")
+    else:
+        for pid, w in workers.items():
+            _check(e, f"host.workers.{pid}", pid.isdigit(), "keys are pids")
+            _check(e, f"host.workers.{pid}", w is None or (isinstance(w, dict) and set(w) == {"cpu_pct", "rss_bytes"}
+                                                             and (w["cpu_pct"] is None or _is_num(w["cpu_pct"]))
+                                                             and isinstance(w["rss_bytes"], int)),
+                   "must be {cpu_pct, rss_bytes} or null")
+    mem = host.get("memory")
+    _check(e, "host.memory", isinstance(mem, dict) and set(mem) == {"total_bytes", "available_bytes", "used_pct"},
+           "must be {total_bytes, available_bytes, used_pct}")
+    disk = host.get("disk")
+    _check(e, "host.disk", disk is None or (isinstance(disk, dict)
+                                           and set(disk) == {"path", "free_bytes", "total_bytes", "free_pct"}),
+           "must be {path, free_bytes, total_bytes, free_pct} or null")
+    thr = host.get("throttling")
+    names = {"raw", *THROTTLE_BITS.values()}
+    _check(e, "host.throttling", thr is None or (isinstance(thr, dict) and set(thr) == names
+                                                 and all(isinstance(thr[n], bool) for n in THROTTLE_BITS.values())),
+           f"must be {sorted(names)} or null")
+    wifi = host.get("wifi")
+    _check(e, "host.wifi", wifi is None or (isinstance(wifi, dict)
+                                           and set(wifi) == {"interface", "link_quality", "signal_dbm"}),
+           "must be {interface, link_quality, signal_dbm} or null")
+    return e
+
+
+CAMERA_KEYS = {"state", "reason", "since", "fps_in", "fps_analysed", "decode_mode", "last_frame_age_s",
+               "reconnects_1h", "stalls_1h", "events_1h", "onvif_errors"}
+
+
+def validate_cameras(cameras: Any) -> list[str]:
+    if not isinstance(cameras, dict):
+        return ["cameras: must be an object"]
+    e: list[str] = []
+    for cam, c in cameras.items():
+        where = f"cameras.{cam}"
+        if not isinstance(c, dict):
+            e.append(f"{where}: must be an object")
+            continue
+        _check(e, where, set(c) == CAMERA_KEYS, f"keys must be {sorted(CAMERA_KEYS)}, got {sorted(c)}")
+        _check(e, f"{where}.state", c.get("state") in (None, "online", "degraded", "offline"), "unknown state")
+        _check(e, f"{where}.decode_mode", c.get("decode_mode") in (None, "full", "keyframe", "adaptive"),
+               "unknown decode mode")
+        for k in ("since", "fps_in", "fps_analysed", "last_frame_age_s"):
+            _check(e, f"{where}.{k}", c.get(k) is None or _is_num(c.get(k)), "must be a number or null")
+        for k in ("reconnects_1h", "stalls_1h", "events_1h", "onvif_errors"):
+            v = c.get(k)
+            _check(e, f"{where}.{k}", isinstance(v, int) and not isinstance(v, bool) and v >= 0, "must be an int >= 0")
+    return e
+
+
+def validate_health(doc: Any) -> list[str]:
+    """Every problem with a decoded health payload (the whole `matthan/health/1` object); [] when valid."""
+    if not isinstance(doc, dict):
+        return ["health: must be an object"]
+    e: list[str] = []
+    for k in ("ts", "uptime_s"):
+        _check(e, k, _is_num(doc.get(k)), "must be a number")
+    for k in ("version", "boot_id"):
+        _check(e, k, isinstance(doc.get(k), str), "must be a string")
+    _check(e, "outbox", isinstance(doc.get("outbox"), dict), "must be an object")
+    return e + validate_host(doc.get("host")) + validate_cameras(doc.get("cameras"))
