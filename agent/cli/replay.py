@@ -7,6 +7,7 @@ with `--config FILE --camera NAME` exactly the settings the agent would use for 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -66,7 +67,7 @@ def _settings(args: argparse.Namespace) -> tuple[Any, str] | int:
         cfg = load_config(config_path)
     except ConfigError as exc:
         for issue in exc.issues:
-            print(f"{config_path}: {issue}", file=sys.stderr)
+            print(f"error: {issue}", file=sys.stderr)
         return EX_CONFIG
     except OSError as exc:
         return _fail(EX_CONFIG, f"cannot read {config_path}: {exc.strerror}")
@@ -78,8 +79,9 @@ def _settings(args: argparse.Namespace) -> tuple[Any, str] | int:
             return _fail(EX_CONFIG, f"no camera named {args.camera!r} in {config_path} (cameras: {names})")
     cam = effective_camera(cfg, entry, name=camera_id)
     settings = pipeline_settings(cam, camera_id=camera_id, uri=args.path, source=source)
-    # Replay decodes everything; the camera's analysis rate still applies, as in the agent.
-    return settings, camera_id
+    # Replay decodes every frame whatever the camera's decode mode; its analysis rate still applies, as in the agent.
+    full = dataclasses.replace(settings.source, decode_mode=DecodeMode.FULL)
+    return dataclasses.replace(settings, source=full), camera_id
 
 
 def run(args: argparse.Namespace) -> int:

@@ -67,6 +67,7 @@ class AvSource:
         self.height: int | None = None
         self._anchor: float | None = None  # wall clock minus stream time, for live timestamps
         self._last_pts = 0.0
+        self._count_time = False  # stamp file frames by their index (containers without presentation times)
 
     @property
     def keyframes_only(self) -> bool:
@@ -128,6 +129,8 @@ class AvSource:
             decoder = self._decoder(stream)
             rate = stream.average_rate or stream.guessed_rate
             period = 1.0 / float(rate) if rate else 0.2
+            # AVI stores no presentation times (packed B-frames come out with decode-order stamps): count frames.
+            self._count_time = not self.live and "avi" in container.format.name.split(",")
             yield from self._decode_loop(container, stream, decoder, period, stop)
         except SourceError:
             raise
@@ -197,7 +200,7 @@ class AvSource:
         index = self.frames_decoded
         self.frames_decoded += 1
         self.width, self.height = f.width, f.height
-        pts_time = f.time
+        pts_time = None if self._count_time else f.time
         if pts_time is None or not math.isfinite(pts_time):
             # The first RTSP frame and frames flushed at the end of a file carry no time.
             pts_time = index * period if not self.live else self._last_pts + period
