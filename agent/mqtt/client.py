@@ -200,6 +200,10 @@ class MqttClient:
             c.username_pw_set(s.username, s.password)
         if s.tls:
             ctx = ssl.create_default_context(cafile=s.ca_file)  # verification and hostname check stay on
+            if s.tls_insecure:
+                log.warning("mqtt: TLS certificate verification is OFF (tls.insecure); use this only for testing")
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
             if s.cert_file:
                 ctx.load_cert_chain(s.cert_file, s.key_file)
             c.tls_set_context(ctx)

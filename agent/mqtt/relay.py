@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from agent.outbox import Outbox, Priority, Row
 log = logging.getLogger(__name__)
 
 IDLE_POLL_S = 0.05  # how often other processes' puts are noticed (PRAGMA data_version); bounds live latency
+ERROR_PAUSE_S = 1.0  # after a database error (disk full, I/O error) before trying again
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +103,9 @@ class Relay:
         self._to_mark: list[str] = []
         self._to_dead: list[tuple[str, str]] = []
         self._confirm_due = False
-        self.counters = {"published": 0, "acked": 0, "dead_lettered": 0, "historical": 0, "reconnects": 0}
+        self.counters = {"published": 0, "acked": 0, "dead_lettered": 0, "historical": 0, "reconnects": 0,
+                         "db_errors": 0}
+        self.heartbeat = clock()  # bumped on every turn of the relay loop: the supervisor's liveness check
         outbox.listeners.append(self.notify)
         if self.settings.station_ack:
             client.subscribe(self.topics.ack(), self._on_station_ack)
@@ -135,20 +139,37 @@ class Relay:
                 "station_ack_seq": self._station_hw or None}
 
     # ---- the relay thread -------------------------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def _run(self) -> None:
         while not self._stop.is_set():
+            self.heartbeat = self._clock()
             try:
-                self._handle(self._q.get(timeout=self._wait_s()))
-                for _ in range(10_000):  # drain what else arrived, bounded so sending is never starved
-                    self._handle(self._q.get_nowait())
-            except queue.Empty:
-                pass
-            if self.outbox.changed():
-                self._more_live = self._more_hist = True
+                self._turn()
+            except sqlite3.Error as e:
+                # The outbox keeps what it has; a full or failing disk must not end delivery for good.
+                self.counters["db_errors"] += 1
+                log.error("relay: outbox database error (%s); retrying in %.0f s", e, ERROR_PAUSE_S)
+                self._stop.wait(ERROR_PAUSE_S)
+        try:
             self._flush()
-            if self._gen:
-                self._fill()
+        except sqlite3.Error as e:
+            log.error("relay: could not record the last acknowledgements (%s); those rows will be sent again", e)
+
+    def _turn(self) -> None:
+        try:
+            self._handle(self._q.get(timeout=self._wait_s()))
+            for _ in range(10_000):  # drain what else arrived, bounded so sending is never starved
+                self._handle(self._q.get_nowait())
+        except queue.Empty:
+            pass
+        if self.outbox.changed():
+            self._more_live = self._more_hist = True
         self._flush()
+        if self._gen:
+            self._fill()
 
     def _wait_s(self) -> float:
         if not self._gen or len(self._inflight) >= self._window:

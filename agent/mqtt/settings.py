@@ -21,6 +21,7 @@ class MqttSettings:
     ca_file: str | None = None  # None with tls=True: the system's CA store (verification stays on)
     cert_file: str | None = None  # optional client certificate
     key_file: str | None = None
+    tls_insecure: bool = False  # testing only: no certificate or host name check (anyone can impersonate the broker)
     keepalive_s: int = 30  # a dead link is noticed after 1-2 keepalives
     connect_timeout_s: float = 10.0  # TCP + TLS + CONNACK; a hung broker accepts TCP but never answers
     backoff_min_s: float = 0.5

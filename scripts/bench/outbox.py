@@ -148,7 +148,7 @@ def bench_replay(tmp: Path, rows: int, replay_rate: float, window: int) -> None:
                 while not stop.wait(1.0 / LIVE_PER_S):
                     ob.put_many(records.motion_event(topics, event("live", n)))
                     n += 1
-                live_sent[0] = n
+                    live_sent[0] = n
 
             lt = threading.Thread(target=live, daemon=True)
             lt.start()

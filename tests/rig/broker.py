@@ -43,6 +43,15 @@ DEFAULT_USERS = {"agent": "agent-pass-1", "station": "station-pass-1"}
 DEFAULT_ACL = "user agent\ntopic readwrite #\n\nuser station\ntopic readwrite #\n"
 
 
+def _die_with_parent() -> None:
+    """preexec: the kernel SIGKILLs the broker if the test process dies (even by SIGKILL), so no broker outlives
+    its test run. Linux ties this to the *thread* that started it; tests start brokers from the main thread."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
 def free_port() -> int:
     """A loopback TCP port nobody listens on right now (a race with other processes is handled by retrying)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -184,7 +193,7 @@ class Broker:
             conf = self._write_config()
             with open(self.workdir / "mosquitto.out", "ab") as out:
                 self._proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT,
-                                              start_new_session=True)
+                                              start_new_session=True, preexec_fn=_die_with_parent)
             if self._wait_listening():
                 self._hung = False
                 return
