@@ -6,17 +6,23 @@ Public API for the daemon:
 - `HealthCollector` (`metrics.py`): `observe(report)`, `sample(statuses=, reports=, outbox=, worker_pids=,
   onvif_errors=)` → `HealthSample`; `sample_to_dict` for JSON.
 - `StateFileWriter` (`statefile.py`): `write(statuses, last_events=, health=)` every few seconds; `remove()` at exit.
+- `HealthService` + `HealthHooks` (`service.py`): the health thread wiring the three above; `observe(report)`,
+  `set_enabled`, `rebirth`, `run(stop)`.
+- `checks` / `probes`: the doctor's steps (used by `matthan-agent doctor`); `schema.validate_health`.
 
 Imports only agent.models, agent.i18n (markers), psutil and the standard library.
 """
 
 from agent.health.metrics import HealthCollector, HostPaths, sample_to_dict
+from agent.health.service import HealthHooks, HealthService
 from agent.health.statefile import StateFileWriter, read_state
 from agent.health.status import REASON_MESSAGES, StatusBoard, StatusMachine, StatusThresholds
 
 __all__ = [
     "REASON_MESSAGES",
     "HealthCollector",
+    "HealthHooks",
+    "HealthService",
     "HostPaths",
     "StateFileWriter",
     "StatusBoard",
