@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         return EX_UNREADABLE
     now = time.time()
     stale = state.stale_reason(now)
+    stale_text = state.stale_reason(now, translate=_)
     if args.json:
         out = {
             "running": stale is None,
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         print(render(state, now, _))
         if stale is not None:
             print()
-            print(_("WARNING: this is old information — %s.") % stale)
+            print(_("WARNING: this is old information — %s.") % stale_text)
             print(_("Check the service: systemctl status matthan-agent; journalctl -u matthan-agent -n 50"))
     return EX_OK if stale is None else EX_NOT_RUNNING
 

@@ -12,11 +12,12 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.i18n import N_
 from agent.models import CameraStatus
 
 STATE_FILE_NAME = "agent-state.json"
@@ -63,17 +64,26 @@ class AgentState:
     def age_s(self, now: float | None = None) -> float:
         return (time.time() if now is None else now) - self.written_ts
 
-    def stale_reason(self, now: float | None = None, *, check_pid: bool = True) -> str | None:
-        """Why this state should not be trusted as live, or None when it is fresh."""
+    def stale(self, now: float | None = None, *, check_pid: bool = True) -> tuple[str, dict[str, Any]] | None:
+        """Why this state should not be trusted as live, as an English template and its parameters; None if fresh."""
         if check_pid and not pid_alive(self.pid):
-            return f"the agent (pid {self.pid}) is not running"
+            return N_("the agent (pid %(pid)d) is not running"), {"pid": self.pid}
         age = self.age_s(now)
         limit = STALE_AFTER_INTERVALS * self.interval_s
         if age > limit:
-            return f"the state file was last written {age:.0f} s ago (expected every {self.interval_s:.0f} s)"
+            return (N_("the state file was last written %(age).0f s ago (expected every %(interval).0f s)"),
+                    {"age": age, "interval": self.interval_s})
         if age < -60:
-            return "the state file is dated in the future (was the clock changed?)"
+            return N_("the state file is dated in the future (was the clock changed?)"), {}
         return None
+
+    def stale_reason(self, now: float | None = None, *, check_pid: bool = True,
+                     translate: Callable[[str], str] = lambda s: s) -> str | None:
+        found = self.stale(now, check_pid=check_pid)
+        if found is None:
+            return None
+        template, params = found
+        return translate(template) % params if params else translate(template)
 
 
 def pid_alive(pid: int) -> bool:
