@@ -128,10 +128,19 @@ def _read_rtsp(sock: socket.socket) -> RtspAnswer:
 def _digest_header(method: str, uri: str, user: str, password: str, challenge: str) -> str:
     fields = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge))
     realm, nonce = fields.get("realm", ""), fields.get("nonce", "")
-    ha1 = hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()
+    ha1 = hashlib.md5(f"{user}:{realm}:{password}".encode()).hexdigest()  # RTSP Digest is MD5 by definition
     ha2 = hashlib.md5(f"{method}:{uri}".encode()).hexdigest()
-    resp = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
-    return f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", response="{resp}"'
+    out = f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}"'
+    if "auth" in [q.strip() for q in fields.get("qop", "").split(",")]:  # RFC 2617 qop=auth (some firmwares)
+        cnonce = os.urandom(8).hex()
+        resp = hashlib.md5(f"{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}".encode()).hexdigest()
+        out += f', qop=auth, nc=00000001, cnonce="{cnonce}"'
+    else:  # RFC 2069, what GStreamer and most cameras send
+        resp = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
+    out += f', response="{resp}"'
+    if "opaque" in fields:
+        out += f', opaque="{fields["opaque"]}"'
+    return out
 
 
 def rtsp_request(
@@ -316,10 +325,25 @@ def get_device_information(session: OnvifSession) -> dict[str, str]:
     return {el.tag.split("}")[-1]: (el.text or "").strip() for el in resp}
 
 
+_NOWHERE_HOSTS = ("127.", "0.0.0.0", "localhost")
+
+
+def fix_host(url: str, known_host: str | None) -> str:
+    """Replace a loopback or 0.0.0.0 host in an address the camera advertised by the address we reached it at.
+    Several cheap firmwares read their own address before DHCP finishes and advertise 127.0.0.1 forever."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not known_host or host == known_host or not host.startswith(_NOWHERE_HOSTS):
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    hostport = netloc[-1].replace(host, known_host, 1)
+    return urlunsplit(parts._replace(netloc="@".join([*netloc[:-1], hostport])))
+
+
 def get_media_xaddr(session: OnvifSession) -> str:
     body = soap_call(session, f'<GetCapabilities xmlns="{NS["tds"]}"><Category>Media</Category></GetCapabilities>')
-    xaddr = body.findtext(".//tt:Media/tt:XAddr", namespaces=NS)
-    return (xaddr or "").strip() or session.xaddr
+    xaddr = (body.findtext(".//tt:Media/tt:XAddr", namespaces=NS) or "").strip()
+    return fix_host(xaddr, urlsplit(session.xaddr).hostname) if xaddr else session.xaddr
 
 
 def get_stream_uri(session: OnvifSession) -> str:
@@ -341,4 +365,4 @@ def get_stream_uri(session: OnvifSession) -> str:
     uri = body.findtext(".//tt:Uri", namespaces=NS)
     if not uri:
         raise ProbeError("protocol", "GetStreamUri answer has no Uri")
-    return uri.strip()
+    return fix_host(uri.strip(), urlsplit(session.xaddr).hostname)
