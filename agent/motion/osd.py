@@ -15,7 +15,7 @@ import numpy as np
 
 BAND_FRACTION = 0.15  # of the height, at the top and at the bottom, where cameras draw their clock
 SAMPLE_INTERVAL_S = 1.0  # s; the clock changes every second, so samples >= 1 s apart always differ there
-WINDOW = 6  # samples considered: the clock is found about 6 s after start
+WINDOW = 6  # samples per judgement; two agreeing judgements find the clock about 12 s after start
 NEEDED = 5  # of WINDOW samples in which a pixel must have changed to be called "clock"
 STEP_LEVELS = 35  # grey levels; OSD text is drawn with strong contrast
 MAX_LINE_FRACTION = 0.08  # of the height; a clock line is thin (a swaying tree in the band is not a clock)
@@ -26,7 +26,7 @@ MIN_DENSITY = 0.08  # changed pixels per pixel of their bounding box: digit stro
 LINE_REACH = 4.0  # the mask extends this many times the digits' width to each side: hours, minutes and date
 PAIR_MAX_GAP_S = 0.34  # s; the frame after a sample is checked for continuous change only at >= 3 fps
 MOVING_LIMIT = 2  # samples in which a pixel also changed frame-to-frame; more is motion, not a clock
-MARGIN_FRACTION = 0.015  # of the height, added above and below the text line
+MARGIN_FRACTION = 0.025  # of the height, added above and below the changing digits
 
 
 class OsdLearner:
@@ -44,13 +44,14 @@ class OsdLearner:
         self._hits = np.zeros((WINDOW, 2, self._band, w), np.bool_)
         self._moving = np.zeros((WINDOW, 2, self._band, w), np.bool_)
         self._pending_pair = False  # the frame after a sample is compared with the sample
+        self._history: list[np.ndarray] = []  # the last WINDOW + 1 judgements
         self._n = 0
         self.boxes: tuple[tuple[float, float, float, float], ...] = ()  # set once the clock has been found
 
     @property
     def learning(self) -> bool:
-        """True until the first full window of samples has been judged; the detector ignores the bands meanwhile."""
-        return self._n < WINDOW
+        """True until the first judgement (two windows of samples); the detector ignores the bands meanwhile."""
+        return self._n <= 2 * WINDOW
 
     @property
     def band_fraction(self) -> float:
@@ -81,6 +82,11 @@ class OsdLearner:
         if self._n < WINDOW:
             return False
         clock = (self._hits.sum(axis=0) >= NEEDED) & (self._moving.sum(axis=0) < MOVING_LIMIT)
+        # A clock ticks for ever: the same pixels must qualify in judgements a whole window apart.
+        self._history.append(clock)
+        if len(self._history) <= WINDOW:
+            return False
+        clock = clock & self._history.pop(0)
         h = self._shape[0]
         band_px = self._band * self._shape[1]
         found: list[tuple[float, float, float, float]] = []

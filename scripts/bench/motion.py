@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Motion benchmark: detector cost per frame, and agent CPU per camera over loopback RTSP in each decode mode.
+
+Prints JSON lines:
+  {"bench": "detector", "width": 640, "height": 360, "ms_per_frame": ...}           goal <= 0.5 ms at 640x360
+  {"bench": "rtsp_cpu", "mode": "bare_decode" | "full" | "keyframe" | "adaptive", "cpu_percent": ...}
+  {"bench": "rtsp_ratio", "full_over_bare": ..., "keyframe_over_full": ..., ...}   goals 1.2 and 0.15
+
+The RTSP stream is one 640x360 15 fps H.264 clip (2 s GOP, a person-sized square crossing for 3 s every 10 s)
+rendered here and served by the tests' GStreamer RTSP server (Debian's python3) on 127.0.0.1. Each mode runs in
+its own child process; CPU is that process's user+system time over a fixed wall-clock window after the first frame,
+so interpreter start-up and imports are not counted. Run from the project root: .venv/bin/python
+scripts/bench/motion.py [--window 15] [--skip-rtsp].
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+SERVER = ROOT / "tests" / "video" / "rtsp_server.py"
+SYSTEM_PYTHON = "/usr/bin/python3"
+MODES = ("bare_decode", "full", "keyframe", "adaptive")
+
+
+def emit(obj: dict) -> None:
+    print(json.dumps(obj), flush=True)
+
+
+def bench_detector(width: int, height: int, frames: int = 1500) -> dict:
+    """Time MotionDetector.step on a noisy synthetic scene with a moving square (a realistic mix of quiet and
+    motion frames), after a warm-up so the noise map and background exist."""
+    import cv2
+    import numpy as np
+
+    from agent.motion import MotionDetector
+
+    rng = np.random.default_rng(0)
+    base = cv2.GaussianBlur(rng.integers(40, 200, (height, width), dtype=np.uint8), (9, 9), 0)
+    noise = [rng.integers(-3, 4, (height, width), dtype=np.int16) for _ in range(8)]
+    clips = []
+    for i in range(64):
+        g = np.clip(base.astype(np.int16) + noise[i % 8], 0, 255).astype(np.uint8)
+        if 16 <= i < 48:  # half the frames have a moving object
+            x = (i - 16) * width // 32
+            cv2.rectangle(g, (x, height // 3), (x + width // 12, height // 3 + height // 5), 15, -1)
+        clips.append(g)
+    detector = MotionDetector()
+    for i in range(150):
+        detector.step(clips[i % 64], i / 15)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for i in range(frames):
+        detector.step(clips[i % 64], 10 + i / 15)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"bench": "detector", "width": width, "height": height, "frames": frames,
+            "ms_per_frame": round(1000 * wall / frames, 4), "cpu_ms_per_frame": round(1000 * cpu / frames, 4),
+            "goal_ms": 0.5 if (width, height) == (640, 360) else None}
+
+
+def render_clip(path: Path, seconds: int = 240) -> None:
+    from tests.video.clips import render
+
+    crossings = tuple((t + 1.0, t + 4.0) for t in range(0, seconds, 10))
+    render(path, seconds, fps=15, gop_s=2.0, crossings=crossings, camera_like=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def child(mode: str, url: str, window: float) -> None:
+    """One measurement: connect, wait for the first frame, then count CPU over `window` seconds of wall time."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    if mode == "bare_decode":
+        import av
+
+        container = av.open(url, options={"rtsp_transport": "tcp", "analyzeduration": "500000"}, timeout=(10, 10))
+        stream = container.streams.video[0]
+        stream.codec_context.thread_type = "SLICE"
+        n, c0, t0 = 0, None, None
+        for packet in container.demux(stream):
+            for _frame in packet.decode():
+                n += 1
+                if c0 is None:
+                    c0, t0, n = time.process_time(), time.monotonic(), 0
+            if t0 is not None and time.monotonic() - t0 >= window:
+                break
+        container.close()
+        emit({"mode": mode, "cpu_s": time.process_time() - c0, "wall_s": time.monotonic() - t0, "frames": n})
+        return
+
+    from agent.camera import CameraPipeline, PipelineSettings
+    from agent.models import DecodeMode
+    from agent.video import SourceSettings
+
+    first = threading.Event()
+    marks: dict[str, float] = {}
+    events: list = []
+
+    def on_report(report) -> None:
+        if report.frames_in > 0 and not first.is_set():
+            marks["cpu"], marks["t"] = time.process_time(), time.monotonic()
+            first.set()
+
+    # Default report interval: the first report comes at once on connection, which starts the window.
+    settings = PipelineSettings("bench", url, source=SourceSettings(decode_mode=DecodeMode(mode)))
+    pipeline = CameraPipeline(settings, on_event=events.append, on_report=on_report)
+    stop = threading.Event()
+    thread = threading.Thread(target=pipeline.run, args=(stop,), daemon=True)
+    thread.start()
+    first.wait(30)
+    time.sleep(window)  # the measurement window itself: wall time is what is being measured
+    cpu, wall = time.process_time() - marks["cpu"], time.monotonic() - marks["t"]
+    report = pipeline.report()
+    stop.set()
+    thread.join(15)
+    emit({"mode": mode, "cpu_s": cpu, "wall_s": wall, "frames": report.frames_in,
+          "analysed": report.frames_analysed, "events": sum(1 for e in events if e.kind == "start")})
+
+
+def bench_rtsp(window: float) -> list[dict]:
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "bench.mp4"
+        render_clip(clip, seconds=int(window * len(MODES) + 60))
+        port = free_port()
+        server = subprocess.Popen([SYSTEM_PYTHON, str(SERVER), str(clip), "--port", str(port)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            ready = server.stdout.readline() if server.stdout else ""
+            if not ready.startswith("READY"):
+                raise RuntimeError(f"RTSP server did not start: {ready!r}")
+            url = f"rtsp://127.0.0.1:{port}/cam"
+            results = []
+            for mode in MODES:
+                out = subprocess.run([sys.executable, __file__, "--child", mode, url, "--window", str(window)],
+                                     capture_output=True, text=True, timeout=window + 120, cwd=ROOT)
+                line = next((x for x in out.stdout.splitlines() if x.startswith("{")), None)
+                if line is None:
+                    raise RuntimeError(f"{mode} measurement failed: {out.stderr[-500:]}")
+                r = json.loads(line)
+                results.append({"bench": "rtsp_cpu", "stream": "640x360 h264 15fps gop2s", "mode": mode,
+                                "cpu_percent": round(100 * r["cpu_s"] / r["wall_s"], 2),
+                                "window_s": round(r["wall_s"], 1), "frames_in": r["frames"],
+                                "analysed": r.get("analysed"), "events_started": r.get("events")})
+                emit(results[-1])
+            return results
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--window", type=float, default=15.0, help="seconds of wall time per RTSP measurement")
+    parser.add_argument("--skip-rtsp", action="store_true")
+    parser.add_argument("--child", nargs=2, metavar=("MODE", "URL"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], args.child[1], args.window)
+        return 0
+    import cv2
+
+    cv2.setNumThreads(1)  # as in a camera worker: many cameras per core
+    emit({"bench": "host", "cpus": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2)})
+    emit(bench_detector(640, 360))
+    emit(bench_detector(1280, 720))
+    if args.skip_rtsp:
+        return 0
+    results = {r["mode"]: r["cpu_percent"] for r in bench_rtsp(args.window)}
+    full, bare = results["full"], results["bare_decode"]
+    emit({"bench": "rtsp_ratio", "full_over_bare": round(full / bare, 3) if bare else None,
+          "keyframe_over_full": round(results["keyframe"] / full, 3) if full else None,
+          "adaptive_over_full": round(results["adaptive"] / full, 3) if full else None,
+          "goals": {"full_over_bare": 1.2, "keyframe_over_full": 0.15, "keyframe_over_full_realistic_floor": 0.35}})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
