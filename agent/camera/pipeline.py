@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 FROZEN_RECONNECT_FACTOR = 3.0  # reconnect once frozen for 3x the frozen threshold: some encoders need a new session
 ANALYSE_SLACK = 0.8  # accept a frame at 80 % of the analysis period, so 15 fps -> 5 fps takes every 3rd frame
 SAMPLE_STEP = 8  # px grid for the luma statistics in reports
+STATS_EVERY = 10  # analysed frames between luma/greyscale samples (every 2 s at 5 fps)
 
 EventSink = Callable[[MotionEvent], None]
 ReportSink = Callable[[CameraReport], None]
@@ -237,14 +238,14 @@ class CameraPipeline:
         events = self.tracker.update(result)
         if self.tracker.peak_ts == frame.ts:
             self._peak_frame = frame
-        sample = frame.y[::SAMPLE_STEP, ::SAMPLE_STEP]
-        mean, std = cv2.meanStdDev(np.ascontiguousarray(sample))
         with self._lock:
             self._frames_analysed += 1
             self._last_frame_ts = frame.ts
-            self._luma = (float(mean[0, 0]), float(std[0, 0]))
-            if self._frames_analysed % 25 == 1 and frame.image is not None and not isinstance(frame.image, np.ndarray):
-                self._grey = is_greyscale(frame.image)
+            if self._frames_analysed % STATS_EVERY == 1:  # picture statistics change slowly: sample them
+                mean, std = cv2.meanStdDev(np.ascontiguousarray(frame.y[::SAMPLE_STEP, ::SAMPLE_STEP]))
+                self._luma = (float(mean[0, 0]), float(std[0, 0]))
+                if frame.image is not None and not isinstance(frame.image, np.ndarray):
+                    self._grey = is_greyscale(frame.image)
         for event in events:
             self._emit(event)
         if self.tracker.peak_ts is None:

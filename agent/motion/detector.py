@@ -159,7 +159,7 @@ class MotionDetector:
             cv2.accumulateWeighted(small, bg, 1.0 - math.exp(-dt / s.background_tau_s))
             if s.noise_map:
                 cv2.accumulateWeighted(diff, self._noise, 1.0 - math.exp(-dt / s.noise_tau_s))
-        if self._osd is not None and self._osd.update(y, ts):
+        if self._osd is not None and not self._osd.done and self._osd.update(y, ts):
             self._rebuild_valid()
             changed = cv2.bitwise_and(changed, self._valid)
             n_changed = cv2.countNonZero(changed)

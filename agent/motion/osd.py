@@ -26,6 +26,7 @@ MIN_DENSITY = 0.08  # changed pixels per pixel of their bounding box: digit stro
 LINE_REACH = 4.0  # the mask extends this many times the digits' width to each side: hours, minutes and date
 PAIR_MAX_GAP_S = 0.34  # s; the frame after a sample is checked for continuous change only at >= 3 fps
 MOVING_LIMIT = 2  # samples in which a pixel also changed frame-to-frame; more is motion, not a clock
+GIVE_UP_SAMPLES = 120  # samples (about 2 minutes) without a clock: stop looking, and stop paying for it
 MARGIN_FRACTION = 0.025  # of the height, added above and below the changing digits
 
 
@@ -60,9 +61,14 @@ class OsdLearner:
     def _bands(self, small: np.ndarray) -> np.ndarray:
         return np.stack((small[: self._band], small[-self._band :]))
 
+    @property
+    def done(self) -> bool:
+        """Found, or given up: a clock ticks from the first second, so after GIVE_UP_SAMPLES there is none."""
+        return bool(self.boxes) or self._n >= GIVE_UP_SAMPLES
+
     def update(self, y: np.ndarray, ts: float) -> bool:
         """Feed one full-resolution grey frame; True when the clock was found by this call."""
-        if self.boxes or y.shape != self._shape:
+        if self.done or y.shape != self._shape:
             return False
         if self._pending_pair:
             self._pending_pair = False

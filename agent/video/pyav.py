@@ -197,6 +197,7 @@ class AvSource:
         return ts
 
     def _frame(self, f: Any, key: bool, period: float) -> Frame:
+        # The frame's own flag: with frame threads the packet just sent is not the picture coming out.
         index = self.frames_decoded
         self.frames_decoded += 1
         self.width, self.height = f.width, f.height
@@ -206,4 +207,4 @@ class AvSource:
             pts_time = index * period if not self.live else self._last_pts + period
         self._last_pts = pts_time
         ts = self._live_ts(pts_time) if self.live else self.start_ts + pts_time
-        return Frame(y=luma(f), ts=ts, index=index, keyframe=key or bool(getattr(f, "key_frame", False)), image=f)
+        return Frame(y=luma(f), ts=ts, index=index, keyframe=bool(getattr(f, "key_frame", key)), image=f)

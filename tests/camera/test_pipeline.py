@@ -98,3 +98,15 @@ def test_pipeline_report_luma_statistics(crossing_clip: Path, tmp_path: Path) ->
     assert final.luma_std is not None and final.luma_std > 10
     assert final.greyscale is True
     assert np.isfinite(final.last_frame_ts or np.nan)
+
+
+def test_pipeline_motion_hint_wakes_full_decoding(crossing_clip: Path, tmp_path: Path) -> None:
+    """An external motion hint (the seam for camera-side ONVIF events) switches adaptive mode to full decoding."""
+    reports: Collector[CameraReport] = Collector()
+    settings = PipelineSettings("cam", str(crossing_clip), source=SourceSettings(decode_mode=DecodeMode.ADAPTIVE),
+                                hint_hold_s=600.0)
+    pipeline = CameraPipeline(settings, on_event=lambda e: None, on_report=reports)
+    pipeline.hint()  # before the stream opens: the whole (fast) replay stays in full mode
+    pipeline.run(threading.Event())
+    _, full = _run_file(crossing_clip, DecodeMode.FULL, tmp_path)
+    assert reports.values()[-1].frames_analysed == full[-1].frames_analysed
