@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 IDLE_POLL_S = 0.05  # how often other processes' puts are noticed (PRAGMA data_version); bounds live latency
 ERROR_PAUSE_S = 1.0  # after a database error (disk full, I/O error) before trying again
+# Station-ack mode, after a reconnect: the station (reconnecting too) gets this long to report what it already
+# stored before unconfirmed rows are sent again; meanwhile live rows flow and the backlog waits.
+STATION_ACK_GRACE_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,7 @@ class Relay:
         self._to_mark: list[str] = []
         self._to_dead: list[tuple[str, str]] = []
         self._confirm_due = False
+        self._requeue_due = 0.0  # station-ack mode: when to resend unconfirmed rows after a reconnect (0: done)
         self.counters = {"published": 0, "acked": 0, "dead_lettered": 0, "historical": 0, "reconnects": 0,
                          "db_errors": 0}
         self.heartbeat = clock()  # bumped on every turn of the relay loop: the supervisor's liveness check
@@ -176,6 +180,8 @@ class Relay:
             return IDLE_POLL_S
         if self._more_live:
             return 0.0
+        if self._requeue_due:
+            return IDLE_POLL_S
         if self._more_hist and self._hist_cursor < self._backlog_hw:
             return min(IDLE_POLL_S, self._bucket.wait_s())
         return IDLE_POLL_S
@@ -201,9 +207,7 @@ class Relay:
         self._window = max(1, min(self.settings.window, ev.receive_maximum))
         self._inflight.clear()
         if self.settings.station_ack:
-            n = self.outbox.requeue_sent()
-            if n:
-                log.info("relay: %d sent rows not yet confirmed by the station will be sent again", n)
+            self._requeue_due = self._clock() + STATION_ACK_GRACE_S
         self._backlog_hw = self.outbox.max_seq()
         self._live_cursor, self._hist_cursor = self._backlog_hw, 0
         self._more_live = self._more_hist = True
@@ -245,6 +249,13 @@ class Relay:
             self.outbox.confirm(self._station_hw)
 
     def _fill(self) -> None:
+        if self._requeue_due and self._clock() >= self._requeue_due:
+            self._flush()  # the station's latest acknowledgement first: rows it covers are deleted, not resent
+            n = self.outbox.requeue_sent(upto_seq=self._backlog_hw)
+            self._requeue_due = 0.0
+            self._more_hist = True
+            if n:
+                log.info("relay: %d rows the station has not confirmed are sent again", n)
         if self._inflight:
             oldest = next(iter(self._inflight.values()))
             if self._clock() - oldest.sent_at > self.settings.stall_s:
@@ -255,7 +266,7 @@ class Relay:
             rows = self.outbox.claim(want, after_seq=self._live_cursor)
             self._more_live = len(rows) == want
             free -= self._send(rows, live=True)
-        if free > 0 and self._more_hist and self._hist_cursor < self._backlog_hw:
+        if free > 0 and self._more_hist and self._hist_cursor < self._backlog_hw and not self._requeue_due:
             want = self._bucket.take(min(free, self.settings.claim_batch))
             if want:
                 rows = self.outbox.claim(want, after_seq=self._hist_cursor, upto_seq=self._backlog_hw,

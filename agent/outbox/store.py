@@ -275,10 +275,11 @@ class Outbox:
             seqs = [r[0] for r in c.execute("SELECT seq FROM outbox WHERE sent = 1 AND seq <= ?", (upto_seq,))]
             return self._delete(c, seqs)
 
-    def requeue_sent(self) -> int:
+    def requeue_sent(self, upto_seq: int | None = None) -> int:
         """After the broker may have lost what it took (a crash): make unconfirmed rows sendable again."""
         with self._tx(durable=False) as c:
-            return c.execute("UPDATE outbox SET sent = 0 WHERE sent = 1").rowcount
+            return c.execute("UPDATE outbox SET sent = 0 WHERE sent = 1 AND seq <= ?",
+                             (2**62 if upto_seq is None else upto_seq,)).rowcount
 
     def dead_letter(self, msg_id: str, reason: str) -> bool:
         """The broker refused this row (e.g. 0x87 not authorized): move it aside, count it, never resend it."""

@@ -281,3 +281,19 @@ def test_client_watchdog_drops_unacknowledging_connection(broker: Broker, tmp_pa
         broker.resume()
         agent.stop()
         col.close()
+
+
+def test_client_tls_client_certificate(broker_factory: Callable[..., Broker], tmp_path: Path,
+                                       tls_material: object) -> None:
+    """A broker that requires client certificates accepts the agent configured with cert_file/key_file."""
+    b = broker_factory("tls", require_client_cert=True)
+    col = Collector(b, f"{PREFIX}/events/#")
+    agent = Agent.make(b, tmp_path, cert_file=str(tls_material.client_cert),  # type: ignore[attr-defined]
+                       key_file=str(tls_material.client_key)).start()  # type: ignore[attr-defined]
+    try:
+        assert agent.wait_connected()
+        ids = agent.outbox.put_many(records.motion_event(agent.topics, _event(1)))
+        assert wait_all(col, ids, 10)
+    finally:
+        agent.stop()
+        col.close()

@@ -74,7 +74,9 @@ def test_station_ack_mark_confirm_requeue(make_outbox: Make) -> None:
     ob.mark_sent(ids)
     assert ob.claim(10) == [] and ob.stats().unconfirmed == 4
     assert ob.confirm(Outbox.seq_of(ids[1])) == 2
-    assert ob.requeue_sent() == 2
+    assert ob.requeue_sent(upto_seq=Outbox.seq_of(ids[2])) == 1
+    assert [r.msg_id for r in ob.claim(10)] == ids[2:3]
+    assert ob.requeue_sent() == 1
     assert [r.msg_id for r in ob.claim(10)] == ids[2:]
 
 

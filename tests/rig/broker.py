@@ -67,6 +67,8 @@ class TlsMaterial:
     server_cert: Path
     server_key: Path
     other_ca_cert: Path
+    client_cert: Path  # signed by ca_cert, for brokers that require a client certificate
+    client_key: Path
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -87,7 +89,12 @@ def make_tls_material(directory: Path) -> TlsMaterial:
     )
     _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
              "-out", "server.crt", "-days", "2", "-extfile", "san.ext", cwd=d)
-    return TlsMaterial(d / "ca.crt", d / "server.crt", d / "server.key", d / "other-ca.crt")
+    _openssl("req", *ec, "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=agent1", cwd=d)
+    (d / "client.ext").write_text("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
+    _openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", "client.crt", "-days", "2", "-extfile", "client.ext", cwd=d)
+    return TlsMaterial(d / "ca.crt", d / "server.crt", d / "server.key", d / "other-ca.crt", d / "client.crt",
+                       d / "client.key")
 
 
 @dataclass
@@ -101,6 +108,7 @@ class Broker:
     tls: TlsMaterial | None = None
     persistence: bool = True
     extra_config: str = ""
+    require_client_cert: bool = False  # tls variant: refuse clients without a certificate signed by the CA
     host: str = "127.0.0.1"
     port: int = 0
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
@@ -166,7 +174,8 @@ class Broker:
         if self.variant == "tls":
             assert self.tls is not None
             lines += [f"cafile {self.tls.ca_cert}", f"certfile {self.tls.server_cert}",
-                      f"keyfile {self.tls.server_key}", "require_certificate false"]
+                      f"keyfile {self.tls.server_key}",
+                      f"require_certificate {'true' if self.require_client_cert else 'false'}"]
         if self.extra_config:
             lines.append(self.extra_config)
         conf = self.workdir / "mosquitto.conf"
@@ -298,6 +307,8 @@ class Broker:
             c.username_pw_set(name, self.users[name])
         if self.variant == "tls":
             ctx = ssl.create_default_context(cafile=str(ca or self.ca_path))
+            if self.require_client_cert and self.tls is not None:
+                ctx.load_cert_chain(str(self.tls.client_cert), str(self.tls.client_key))
             c.tls_set_context(ctx)
         if connect:
             props = Properties(PacketTypes.CONNECT)
@@ -371,9 +382,10 @@ def broker_factory(tmp_path: Path, tls_material: TlsMaterial) -> Iterator[Callab
     made: list[Broker] = []
 
     def make(variant: str = "anonymous", *, acl: str = DEFAULT_ACL, persistence: bool = True,
-             extra_config: str = "", start: bool = True) -> Broker:
+             extra_config: str = "", require_client_cert: bool = False, start: bool = True) -> Broker:
         b = Broker(tmp_path / f"broker-{len(made)}", variant=variant, acl=acl, persistence=persistence,
-                   tls=tls_material if variant == "tls" else None, extra_config=extra_config)
+                   tls=tls_material if variant == "tls" else None, extra_config=extra_config,
+                   require_client_cert=require_client_cert)
         made.append(b)
         if start:
             b.start()

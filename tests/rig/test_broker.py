@@ -135,3 +135,11 @@ def test_broker_crash_hang_resume_restart(broker: Broker) -> None:
     assert broker.port == port and broker.running
     ok, why = _connect_result(broker)
     assert ok, why
+
+
+def test_broker_tls_client_certificate_required(broker_factory: Callable[..., Broker], tls_material: Any) -> None:
+    """With require_client_cert, a client without a certificate is refused and one with the CA-signed cert is not."""
+    b = broker_factory("tls", require_client_cert=True)
+    ok, why = _connect_result(b, ca=tls_material.ca_cert)
+    assert not ok, why
+    _roundtrip(b)  # Broker.client() presents the client certificate
