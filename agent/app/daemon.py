@@ -1,0 +1,362 @@
+"""`matthan-agent run`: the composition root that wires every package into one supervised daemon.
+
+Threads of the supervisor process (docs/architecture.md):
+- main: the `SupervisorLoop` (signals, worker pool, sd_notify) and, once per tick, camera-set changes;
+- `onvif`: one asyncio loop for WS-Discovery, ONVIF interrogation and Hello/Bye;
+- `mqtt-conn`/`mqtt-inbound` (the client), `relay` (outbox → broker), `health` (status machine, health, state
+  file), `commands` (a bounded queue of MQTT commands).
+Camera work runs in spawned worker processes (agent.app.worker), which commit events to the outbox themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from agent import __version__
+from agent.app.cameras import ResolvedCamera, configured_cameras, discovered_camera, jobs_for, merge
+from agent.app.mapping import discovery_settings, mqtt_settings, relay_settings, supervisor_settings
+from agent.app.ops import DaemonOps
+from agent.commands import CommandDispatcher
+from agent.config import AgentConfig, ConfigError, load_config
+from agent.health import HealthCollector, HealthHooks, HealthService, StateFileWriter, StatusBoard
+from agent.models import CameraReport, CameraStatus, HealthSample, StatusReason
+from agent.mqtt import InboundMessage, MqttClient, Relay, payloads, records
+from agent.outbox import Outbox
+from agent.supervisor import EventKind, Supervisor, SupervisorEvent, SupervisorLoop
+
+log = logging.getLogger(__name__)
+
+EX_OK, EX_CANTCREAT, EX_CONFIG = 0, 73, 78
+COMMAND_QUEUE_MAX = 32  # commands waiting to run; beyond that the station is told to retry (never unbounded)
+DISCOVERY_STOP_S = 3.0  # the onvif thread's share of the 10 s shutdown budget
+
+FAILURE_STATUS = {  # discovery's failure reasons in the status machine's words
+    "auth failed": StatusReason.AUTH_FAILED,
+    "no ONVIF answer": StatusReason.UNREACHABLE,
+    "timeout": StatusReason.UNREACHABLE,
+    "clock skew too large": StatusReason.ONVIF_ERROR,
+    "unsupported": StatusReason.ONVIF_ERROR,
+}
+
+
+class Daemon:
+    """Build with a validated configuration; `run()` blocks until SIGTERM/SIGINT and returns an exit code."""
+
+    def __init__(self, cfg: AgentConfig, *, config_path: Path) -> None:
+        self.cfg = cfg
+        self.config_path = config_path
+        self.state_dir = Path(cfg.storage.state_dir)
+        self._lock = threading.Lock()  # guards the camera maps below (onvif and commands threads write them)
+        self._discovered: dict[str, ResolvedCamera] = {}
+        self._runtime_disabled: set[str] = set()
+        self._onvif_errors: dict[str, int] = {}
+        self._cameras_dirty = threading.Event()
+        self._cameras: list[ResolvedCamera] = []
+        self._last_events: dict[str, float] = {}
+        self._event_counts: dict[str, int] = {}
+        self._worker_pids: tuple[int, ...] = ()
+        self._stop = threading.Event()
+        self._commands: queue.Queue[InboundMessage] = queue.Queue(COMMAND_QUEUE_MAX)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._async_stop: asyncio.Event | None = None
+        self.manager: Any = None  # the DiscoveryManager, when discovery is on
+
+    # -- building ----------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        cfg = self.cfg
+        self.outbox = Outbox(self.state_dir / "outbox.sqlite3", agent_id=cfg.agent_id,
+                             max_bytes=int(cfg.storage.outbox_max_bytes), max_rows=int(cfg.storage.outbox_max_rows))
+        self.client = MqttClient(mqtt_settings(cfg))
+        self.topics = self.client.topics
+        self.relay = Relay(self.outbox, self.client, relay_settings(cfg))
+        self.board = StatusBoard()
+        self.collector = HealthCollector(version=__version__, state_dir=self.state_dir)
+        hooks = HealthHooks(
+            publish_status=self._publish_status,
+            publish_health=self._publish_health,
+            outbox_stats=lambda: self.outbox.stats().as_dict(),
+            worker_pids=lambda: self._worker_pids,
+            onvif_errors=lambda: dict(self._onvif_errors),
+            last_events=lambda: dict(self._last_events),
+            extra_state=self._extra_state,
+        )
+        self.health = HealthService(self.board, self.collector, StateFileWriter(self.state_dir, version=__version__),
+                                    hooks, health_interval_s=cfg.health.interval_s)
+        self.ops = DaemonOps(self)
+        self.dispatcher = CommandDispatcher(self.ops.command_ops())
+        self.client.on_command(self._enqueue_command)
+        if cfg.health.home_assistant.enabled:
+            self.client.on_connected(lambda _session: self.publish_ha_discovery())
+            self.client.subscribe(self.topics.ha_status(), self._ha_status)
+        self._cameras = merge(configured_cameras(cfg), {})
+        self.supervisor = Supervisor(supervisor_settings(cfg), self._jobs(), on_report=self._on_report,
+                                     on_event=self._on_supervisor_event)
+        self._sync_board()
+
+    def _jobs(self) -> list[Any]:
+        runnable = [c for c in self._cameras if c.camera_id not in self._runtime_disabled]
+        return jobs_for(self.cfg, runnable, state_dir=self.state_dir)
+
+    # -- running -----------------------------------------------------------------------------------------------
+    def run(self) -> int:
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.state_dir / ".write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            log.error("cannot write the state directory %s (%s); check storage.state_dir and its permissions",
+                      self.state_dir, exc.strerror or exc)
+            return EX_CANTCREAT
+        self._build()
+        log.info("matthan-agent %s starting: site %s, agent %s, %d configured camera(s), broker %s:%d, prefix %s",
+                 __version__, self.cfg.site_id, self.cfg.agent_id, len(self.cfg.cameras), self.cfg.mqtt.host,
+                 self.cfg.mqtt.broker_port, self.cfg.topic_prefix)
+        threads = [
+            threading.Thread(target=self.health.run, args=(self._stop,), name="health", daemon=True),
+            threading.Thread(target=self._command_loop, name="commands", daemon=True),
+        ]
+        if self.cfg.discovery.enabled:
+            threads.append(threading.Thread(target=self._onvif_thread, name="onvif", daemon=True))
+        self.client.start()
+        self.relay.start()
+        for t in threads:
+            t.start()
+        loop = SupervisorLoop(self.supervisor, on_reload=self.reload, healthy=self._healthy,
+                              status_text=self._status_text, on_tick=self._tick)
+        try:
+            loop.run()
+        finally:
+            self._shutdown(threads)
+        return EX_OK
+
+    def _shutdown(self, threads: list[threading.Thread]) -> None:
+        """After the workers stopped: stop discovery, health and commands, drain to the broker, say offline."""
+        self._stop.set()
+        if self._loop is not None and self._async_stop is not None:
+            self._loop.call_soon_threadsafe(self._async_stop.set)
+        deadline = time.monotonic() + DISCOVERY_STOP_S
+        for t in threads:
+            t.join(max(0.1, deadline - time.monotonic()))
+        self.relay.stop(timeout=2.0)
+        self.client.stop(timeout=2.0)  # publishes the explicit `offline`
+        self.outbox.close()
+        log.info("stopped")
+
+    def _healthy(self) -> bool:
+        """Withhold the systemd watchdog when a thread that must never stop has stopped."""
+        return self.relay.alive and not self._stop.is_set()
+
+    def _status_text(self) -> str:
+        statuses = self.board.snapshot()
+        online = sum(1 for s in statuses.values() if s.state.value == "online")
+        return f"{online}/{len(statuses)} cameras online"
+
+    def _tick(self) -> None:
+        """Main thread, once per supervisor tick: apply camera-set changes; remember worker pids for health."""
+        if self._cameras_dirty.is_set():
+            self._cameras_dirty.clear()
+            with self._lock:
+                self._cameras = merge(configured_cameras(self.cfg), self._discovered)
+            self.supervisor.set_jobs(self._jobs())
+            self._sync_board()
+        self._worker_pids = tuple(w.pid for w in self.supervisor.snapshot().workers if w.pid)
+
+    def _sync_board(self) -> None:
+        ids = [c.camera_id for c in self._cameras]
+        self.board.sync(ids)
+        for cam in self._cameras:
+            enabled = cam.settings.enabled and cam.camera_id not in self._runtime_disabled
+            if self.board.enabled(cam.camera_id) != enabled:
+                self.health.set_enabled(cam.camera_id, enabled)
+            if enabled and cam.uri is None and cam.problem:
+                reason = FAILURE_STATUS.get(cam.problem.split(":")[0], StatusReason.ONVIF_ERROR)
+                self.health.observe(CameraReport(cam.camera_id, time.time(), connected=False, error=reason,
+                                                 error_message=cam.problem))
+
+    def mark_cameras_changed(self) -> None:
+        self._cameras_dirty.set()
+
+    def cameras(self) -> list[ResolvedCamera]:
+        """The cameras as of the last tick (a new list each time: safe to read from any thread)."""
+        return list(self._cameras)
+
+    def set_runtime_enabled(self, camera_id: str, enabled: bool) -> None:
+        """The `set_camera` command: start or stop a camera without touching the configuration file."""
+        with self._lock:
+            if enabled:
+                self._runtime_disabled.discard(camera_id)
+            else:
+                self._runtime_disabled.add(camera_id)
+        self.mark_cameras_changed()
+
+    # -- reload (SIGHUP, reload_config) --------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Re-read the configuration; on any error keep running with the old one and say why."""
+        try:
+            cfg = load_config(self.config_path)
+        except ConfigError as exc:
+            for issue in exc.issues:
+                log.error("reload refused: %s", issue)
+            return
+        if (cfg.mqtt, cfg.storage, cfg.agent_id, cfg.site_id) != (self.cfg.mqtt, self.cfg.storage, self.cfg.agent_id,
+                                                                    self.cfg.site_id):
+            log.warning("reload: mqtt, storage and identity changes take effect after a restart")
+        self.cfg = cfg
+        if self.manager is not None:
+            self.manager.settings = discovery_settings(cfg)
+        self.mark_cameras_changed()
+        self._tick()
+        log.info("configuration reloaded: %d camera(s) known", len(self._cameras))
+
+    # -- camera reports and supervisor events (main thread) -------------------------------------------------------
+    def _on_report(self, report: Any) -> None:
+        if not isinstance(report, CameraReport):
+            return
+        previous = self._event_counts.get(report.camera_id)
+        if previous is not None and report.events > previous:
+            self._last_events[report.camera_id] = report.ts
+        self._event_counts[report.camera_id] = report.events
+        self.health.observe(report)
+
+    def _on_supervisor_event(self, event: SupervisorEvent) -> None:
+        if event.kind in (EventKind.EXITED, EventKind.FAILED, EventKind.HUNG, EventKind.CONFIG_ERROR):
+            log.warning("camera worker %d (%s): %s %s", event.slot, ", ".join(event.camera_ids), event.kind.value,
+                        event.message)
+            for camera_id in event.camera_ids:
+                self._event_counts.pop(camera_id, None)  # a restarted pipeline counts from zero again
+                self.health.observe(CameraReport(camera_id, time.time(), connected=False,
+                                                 error=StatusReason.DECODER_ERROR,
+                                                 error_message=f"camera worker {event.kind.value}: {event.message}"))
+
+    # -- publishing (health thread) --------------------------------------------------------------------------------
+    def _publish_status(self, status: CameraStatus) -> None:
+        self.client.publish_state(self.topics.camera_status(status.camera_id), payloads.camera_status(status))
+
+    def _publish_health(self, sample: HealthSample) -> None:
+        self.outbox.put(records.health(self.topics, sample))
+
+    def _extra_state(self) -> Mapping[str, Any]:
+        cams = {c.camera_id: {"ip": c.info.ip if c.info else None, "problem": c.problem,
+                              "model": c.info.model if c.info else None} for c in self._cameras}
+        return {"site_id": self.cfg.site_id, "agent_id": self.cfg.agent_id, "broker_connected": self.client.connected,
+                "cameras": cams, "relay": self.relay.stats()}
+
+    def publish_ha_discovery(self) -> int:
+        count = 0
+        version = __version__
+        for topic, body in payloads.ha_agent_configs(self.topics, self.cfg.agent_id, version=version):
+            self.client.publish_state(topic, body)
+            count += 1
+        for cam in self._cameras:
+            for topic, body in payloads.ha_camera_configs(self.topics, self.cfg.agent_id, cam.camera_id,
+                                                          name=cam.settings.display_name):
+                self.client.publish_state(topic, body)
+                count += 1
+        return count
+
+    def _ha_status(self, msg: InboundMessage) -> None:
+        if msg.payload.strip().lower() == b"online":
+            self.publish_ha_discovery()
+
+    # -- commands ----------------------------------------------------------------------------------------------
+    def _enqueue_command(self, msg: InboundMessage) -> None:
+        try:
+            self._commands.put_nowait(msg)
+        except queue.Full:
+            log.warning("command queue full; %s dropped (the station may retry)", msg.topic)
+
+    def _command_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                msg = self._commands.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            name = self.topics.cmd_name(msg.topic) or ""
+            response = self.dispatcher.handle(name, msg.payload, retained=msg.retain)
+            if response is None:
+                continue
+            self.outbox.put(records.command_response(self.topics, name or "unknown", response.to_dict(),
+                                                     response_topic=msg.response_topic,
+                                                     correlation=msg.correlation_data))
+
+    # -- discovery (onvif thread) ------------------------------------------------------------------------------
+    def _onvif_thread(self) -> None:
+        from agent.discovery.inventory import Inventory
+        from agent.discovery.manager import DiscoveryManager
+
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._async_stop = asyncio.Event()
+            if self._stop.is_set():
+                return
+            inventory = Inventory.load(self.state_dir / "inventory.json")
+            self.manager = DiscoveryManager(discovery_settings(self.cfg), inventory, on_report=self._on_discovery,
+                                            on_interrogation=self._on_interrogation,
+                                            interval_s=self.cfg.discovery.interval_s)
+            await self.manager.run(self._async_stop)
+
+        try:
+            asyncio.run(main())
+        except Exception:  # discovery must never take the daemon down; its cameras keep their last state
+            log.exception("discovery thread stopped by an error")
+
+    def _on_discovery(self, report: Any) -> None:
+        for change in getattr(report, "ip_changes", ()):
+            log.warning("[%s] camera moved from %s to %s; keeping its id", change.camera_id, change.old_ip,
+                        change.new_ip)
+        for row in report.rows:
+            self._on_interrogation(row)
+
+    def _on_interrogation(self, row: Any) -> None:
+        info = row.info
+        if not info.camera_id:
+            return
+        problem = None if row.ok else f"{row.reason.value if row.reason else 'failed'}: {row.detail}"
+        cam = discovered_camera(self.cfg, info, credential_user=row.credential_user, ok=row.ok, problem=problem)
+        with self._lock:
+            if not row.ok:
+                self._onvif_errors[info.camera_id] = self._onvif_errors.get(info.camera_id, 0) + 1
+                old = self._discovered.get(info.camera_id)
+                if old is not None and old.uri is not None and row.reason is not None and \
+                        row.reason.value in ("timeout", "no ONVIF answer"):
+                    return  # ONVIF hiccup on a camera whose stream we already run: keep the stream going
+            if self._discovered.get(info.camera_id) == cam:
+                return
+            self._discovered[info.camera_id] = cam
+        self.mark_cameras_changed()
+
+    def rediscover(self) -> bool:
+        """Start a discovery round now (from the commands thread)."""
+        loop, manager = self._loop, self.manager
+        if loop is None or manager is None:
+            return False
+        from agent.discovery.service import discover_once
+
+        async def once() -> None:
+            report = await discover_once(manager.settings, inventory=manager.inventory, budget=manager.budget)
+            self._on_discovery(report)
+
+        asyncio.run_coroutine_threadsafe(once(), loop)
+        return True
+
+
+def run_daemon(config_path: str) -> int:
+    """Load the configuration and run; configuration problems exit 78 so systemd does not restart in a loop."""
+    path = Path(config_path)
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            log.error("%s", issue)
+        log.error("the configuration has %d problem(s); fix them and start again (check with: matthan-agent "
+                  "check-config %s)", len(exc.issues), path)
+        return EX_CONFIG
+    return Daemon(cfg, config_path=path).run()
