@@ -71,16 +71,19 @@ class SupervisorLoop:
             self._supervisor.start()
             self._notifier.ready(self._status_text())
             self._loop()
+        finally:  # also on an exception in a callback: no worker may outlive the loop
             log.info("stopping: asking the camera workers to finish their current frames")
             self._notifier.stopping("stopping camera workers")
-            self._supervisor.stop(self._stop_workers_s)
-        finally:
-            self._signals.close()
+            try:
+                self._supervisor.stop(self._stop_workers_s)
+            finally:
+                self._signals.close()
         return 0
 
     def _loop(self) -> None:
         interval = self._notifier.watchdog_interval_s
         next_watchdog = time.monotonic()
+        was_healthy = True
         while True:
             for signum in self._signals.pop_all():
                 if signum in (signal.SIGTERM, signal.SIGINT):
@@ -94,11 +97,16 @@ class SupervisorLoop:
             self._notifier.status(self._status_text())
             now = time.monotonic()
             if interval is not None and now >= next_watchdog:
-                if self._healthy():
+                healthy = self._healthy()
+                if healthy != was_healthy:  # once per change: a log line per second would flood the journal
+                    if healthy:
+                        log.info("healthy again: resuming the systemd watchdog ping")
+                    else:
+                        log.warning("unhealthy: withholding the systemd watchdog ping, systemd will restart us")
+                    was_healthy = healthy
+                if healthy:
                     self._notifier.watchdog()
                     next_watchdog = now + interval
-                else:
-                    log.warning("unhealthy: withholding the systemd watchdog ping")
             self._signals.wait(self._tick_s)
 
     def _reload(self) -> None:
@@ -109,5 +117,9 @@ class SupervisorLoop:
         self._notifier.notify("RELOADING=1")
         try:
             self._on_reload()
+        except Exception:
+            # A reload that fails (most often a typo in the edited file) must not take down cameras that are
+            # running fine: keep the current configuration and say so loudly.
+            log.exception("reload failed; still running with the previous configuration")
         finally:
             self._notifier.notify(f"READY=1\nSTATUS={' '.join(self._status_text().split())}")

@@ -251,9 +251,16 @@ class Supervisor:
             args=(s.worker_entry, w.jobs, ReportSink(rep_w), heartbeat, ctl_r, title, short, level, SECRETS.snapshot()),
             daemon=True,
         )
-        process.start()
-        ctl_r.close()  # the child holds its own copies now; ours would hide its end-of-file
-        rep_w.close()
+        try:
+            process.start()
+        except OSError as exc:  # out of memory, PIDs or file descriptors: count it like a crash, retry later
+            for conn in (ctl_r, ctl_w, rep_r, rep_w):
+                conn.close()
+            self._after_failure(w, now, None, None, f"could not start: {exc}")
+            return
+        finally:
+            ctl_r.close()  # the child holds its own copies now; ours would hide its end-of-file
+            rep_w.close()
         w.process, w.control, w.reader, w.heartbeat = process, ctl_w, ReportReader(rep_r), heartbeat
         w.state, w.intent, w.respawn_at, w.started_at = WorkerState.STARTING, "run", None, now
         w.counts = (0,) * len(ids)
@@ -324,16 +331,16 @@ class Supervisor:
             log.error("worker %d (pid %s) for %s: %s", w.slot, pid, ", ".join(w.camera_ids), message)
             self._emit(EventKind.CONFIG_ERROR, w, message, pid=pid, exitcode=code)
         else:
-            self._after_failure(w, now, pid, code)
+            self._after_failure(w, now, pid, code, describe_exit(code))
 
-    def _after_failure(self, w: _Worker, now: float, pid: int | None, code: int | None) -> None:
+    def _after_failure(self, w: _Worker, now: float, pid: int | None, code: int | None, reason: str) -> None:
         s = self._settings
         w.failures += 1
-        self._emit(EventKind.EXITED, w, describe_exit(code), pid=pid, exitcode=code)
+        self._emit(EventKind.EXITED, w, reason, pid=pid, exitcode=code)
         if not w.budget.spend(now):
             w.state = WorkerState.FAILED
             w.respawn_at = now + s.failed_cooloff_s if s.failed_cooloff_s else None
-            message = (f"{describe_exit(code)}; restart budget of {s.restart_limit} per {s.restart_window_s:.0f} s "
+            message = (f"{reason}; restart budget of {s.restart_limit} per {s.restart_window_s:.0f} s "
                        "exhausted, giving up on these cameras")
             log.error("worker %d (pid %s) for %s: %s", w.slot, pid, ", ".join(w.camera_ids), message)
             self._emit(EventKind.FAILED, w, message, pid=pid, exitcode=code)
@@ -341,7 +348,7 @@ class Supervisor:
         delay = backoff_s(w.failures, s.backoff_initial_s, s.backoff_max_s)
         w.state, w.respawn_at = WorkerState.BACKOFF, now + delay
         log.warning("worker %d (pid %s) for %s: %s; restarting in %.1f s (restart %d of %d in %.0f s)", w.slot, pid,
-                    ", ".join(w.camera_ids), describe_exit(code), delay, w.budget.spent, s.restart_limit,
+                    ", ".join(w.camera_ids), reason, delay, w.budget.spent, s.restart_limit,
                     s.restart_window_s)
 
     def _request_stop(self, w: _Worker, now: float) -> None:

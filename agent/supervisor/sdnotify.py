@@ -59,7 +59,9 @@ class Notifier:
         address = "\0" + self._address[1:] if self._address.startswith("@") else self._address
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-                sock.sendto(message.encode("utf-8"), address)
+                # MSG_DONTWAIT: a receiver that is not reading (a busy PID 1) fills its queue of ~10 datagrams;
+                # a blocking send would then freeze the supervisor loop. A dropped ping is retried next interval.
+                sock.sendto(message.encode("utf-8"), socket.MSG_DONTWAIT, address)
         except _SEND_ERRORS as exc:
             if not self._warned:  # once: a broken socket would otherwise log every second
                 log.warning("cannot notify systemd at %s: %s", self._address, exc)

@@ -76,3 +76,12 @@ def test_sdnotify_watchdog_interval_is_half_and_honours_pid() -> None:
 def test_sdnotify_dead_socket_does_not_raise(tmp_path: Path) -> None:
     """A socket path with nobody listening is reported as False, not an exception."""
     assert not Notifier(str(tmp_path / "gone.sock")).watchdog()
+
+
+def test_sdnotify_never_blocks_on_full_receiver(listener) -> None:  # type: ignore[no-untyped-def]
+    """When systemd does not read, sends are dropped (False) instead of freezing the caller."""
+    sock, path = listener
+    n = Notifier(path)
+    results = [n.watchdog() for _ in range(100)]  # far beyond net.unix.max_dgram_qlen (default 10)
+    assert results[0] and not all(results)
+    assert sock.recv(4096) == b"WATCHDOG=1"
