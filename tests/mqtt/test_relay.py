@@ -215,13 +215,14 @@ def test_relay_station_ack_keeps_until_confirmed(broker: Broker, tmp_path: Path)
     col = Collector(broker, f"{PREFIX}/events/#", client_id="station", session_expiry=3600)
     agent = Agent.make(broker, tmp_path, RelaySettings(station_ack=True)).start()
     try:
+        assert agent.wait_connected()
         ids = [agent.outbox.put_many(records.motion_event(agent.topics, _event(i)))[0] for i in range(10)]
         assert wait_all(col, ids, 10)
         deadline = time.monotonic() + 5
         while agent.outbox.stats().unconfirmed < 10 and time.monotonic() < deadline:
             time.sleep(0.05)  # PUBACKs are booked by the relay thread; poll with a deadline
         assert agent.outbox.stats().unconfirmed == 10
-        seqs = [e["seq"] for e in events(col)]
+        seqs = sorted(e["seq"] for e in events(col))
         col.client.publish(agent.topics.ack(), json.dumps({"seq": seqs[5]}).encode(), qos=1, retain=True)
         deadline = time.monotonic() + 5
         while agent.outbox.stats().depth > 4 and time.monotonic() < deadline:
