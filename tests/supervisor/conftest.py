@@ -46,7 +46,8 @@ def make_pool() -> Iterator[Callable[..., Harness]]:
     made: list[Supervisor] = []
 
     def factory(jobs: list[Any], **overrides: Any) -> Harness:
-        options: dict[str, Any] = dict(worker_entry=ENTRY, workers=2, hang_timeout_s=1.0, boot_timeout_s=DEADLINE_S,
+        # hang_timeout_s: long enough that a worker starved of CPU on a loaded CI box is not taken for hung.
+        options: dict[str, Any] = dict(worker_entry=ENTRY, workers=2, hang_timeout_s=5.0, boot_timeout_s=DEADLINE_S,
                                        backoff_initial_s=0.05, backoff_max_s=0.2, stop_timeout_s=3.0)
         options.update(overrides)
         events: list[SupervisorEvent] = []

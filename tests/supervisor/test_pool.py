@@ -47,7 +47,7 @@ def test_pool_segfault_restarts_only_its_cameras(make_pool, tmp_path: Path) -> N
 
 def test_pool_hung_worker_is_killed_and_restarted(make_pool, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A worker whose camera stops beating gets SIGTERM, then SIGKILL when it ignores it, then a respawn."""
-    h = make_pool([DummyJob("a", "hang_once", marker=str(tmp_path / "a.hung")), DummyJob("b")])
+    h = make_pool([DummyJob("a", "hang_once", marker=str(tmp_path / "a.hung")), DummyJob("b")], hang_timeout_s=2.0)
     h.drive(lambda: bool(h.events_of(EventKind.EXITED)), what="the hung worker being killed")
     (hung,) = h.events_of(EventKind.HUNG)
     assert hung.camera_ids == ("a",) and "a" in hung.message
