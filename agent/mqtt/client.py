@@ -103,7 +103,10 @@ class MqttClient:
 
     # ---- public API -------------------------------------------------------------------------------------------
     def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
-        """Register before start(): subscribed on every connect, handler runs on the `mqtt-inbound` thread."""
+        """Register before start(): subscribed on every connect, handler runs on the `mqtt-inbound` thread.
+
+        Handlers must be quick (hand long work to a bounded queue of your own): they share one thread, and the
+        station acknowledgement is read on it too."""
         self._handlers.append((topic_filter, qos, handler))
 
     def on_command(self, handler: Handler) -> None:

@@ -33,6 +33,10 @@ def health(topics: Topics, sample: HealthSample) -> Record:
 
 def command_response(topics: Topics, name: str, body: Mapping[str, Any], *, response_topic: str | None = None,
                      correlation: bytes | None = None) -> Record:
-    """Answer on the request's v5 response topic if it gave one, else on `cmd_resp/<name>`."""
-    return Record(response_topic or topics.cmd_resp(name), payloads.command_response(body),
-                  Priority.COMMAND_RESPONSE, correlation=correlation)
+    """Answer on the request's v5 response topic if it gave a usable one, else on `cmd_resp/<name>`.
+
+    A response topic with a wildcard or NUL cannot be published to; the answer then goes to the default topic
+    rather than nowhere (the correlation data still identifies it)."""
+    usable = response_topic and not any(c in response_topic for c in "+#\x00") and len(response_topic) < 1024
+    return Record(response_topic if usable else topics.cmd_resp(name),  # type: ignore[arg-type]
+                  payloads.command_response(body), Priority.COMMAND_RESPONSE, correlation=correlation)

@@ -274,6 +274,12 @@ class Relay:
                 self._more_hist = len(rows) == want
                 self._send(rows, live=False)
 
+    def _advance(self, seq: int, live: bool) -> None:
+        if live:
+            self._live_cursor = seq
+        else:
+            self._hist_cursor = seq
+
     def _send(self, rows: list[Row], *, live: bool) -> int:
         sent = 0
         now = self._clock()
@@ -287,8 +293,13 @@ class Relay:
             if not body.startswith(b"{"):
                 user = [("msg_id", row.msg_id), ("seq", str(row.seq))] + ([("historical", "true")] if historical
                                                                           else [])
-            res = self.client.publish(topic, body, qos=row.qos, retain=row.retain,
-                                      properties=publish_properties(user, row.correlation))
+            try:
+                res = self.client.publish(topic, body, qos=row.qos, retain=row.retain,
+                                          properties=publish_properties(user, row.correlation))
+            except (ValueError, TypeError) as e:  # paho refuses e.g. a wildcard topic: no broker would take it
+                self._to_dead.append((row.msg_id, f"not publishable: {e}"))
+                self._advance(row.seq, live)
+                continue
             if res is None or res[0] != self._gen:
                 if live:
                     self._more_live = True
@@ -296,10 +307,7 @@ class Relay:
             sent += 1
             self.counters["published"] += 1
             self.counters["historical"] += int(historical)
-            if live:
-                self._live_cursor = row.seq
-            else:
-                self._hist_cursor = row.seq
+            self._advance(row.seq, live)
             if row.qos == 0:
                 self._to_ack.append(row.msg_id)
             else:

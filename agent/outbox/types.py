@@ -47,6 +47,8 @@ class Record:
             raise ValueError(f"qos must be 0, 1 or 2, not {self.qos}")
         if self.priority != Priority.GAP and not self.topic:
             raise ValueError("a record needs a topic")
+        if any(c in self.topic for c in "+#\x00") or len(self.topic.encode()) > 65_535:
+            raise ValueError(f"{self.topic[:80]!r} cannot be published (wildcard, NUL or longer than 65535 bytes)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from agent.mqtt import payloads, records
 from agent.mqtt.relay import TokenBucket
 from agent.mqtt.settings import MqttSettings, RelaySettings, backoff_delay
 from agent.mqtt.topics import TopicError, Topics, default_prefix
-from agent.outbox import Priority
+from agent.outbox import Priority, Record
 
 
 def test_topics_prefix_and_levels() -> None:
@@ -89,6 +89,10 @@ def test_records_event_priorities_and_snapshot_first() -> None:
     resp = records.command_response(t, "status", {"req_id": "r", "ok": True, "result": {}}, response_topic="s/r",
                                     correlation=b"c1")
     assert resp.topic == "s/r" and resp.correlation == b"c1" and resp.priority == Priority.COMMAND_RESPONSE
+    wild = records.command_response(t, "status", {"req_id": "r", "ok": True}, response_topic="s/+/r")
+    assert wild.topic == t.cmd_resp("status")
+    with pytest.raises(ValueError, match="cannot be published"):
+        Record("a/#", b"{}", Priority.EVENT)
 
 
 def test_ha_discovery_payloads() -> None:
