@@ -179,10 +179,12 @@ def grab_frames(url: str, user: str | None, password: str | None, seconds: float
     source = AvSource(url, settings)
     stop = threading.Event()
     frames: list[Any] = []
-    deadline = time.monotonic() + seconds
+    deadline: float | None = None  # counted from the first frame: opening a stream may take seconds by itself
     for frame in source.frames(stop):
         frames.append(np.array(frame.y, copy=True))
-        if len(frames) >= MAX_FRAMES or time.monotonic() >= deadline:
+        now = time.monotonic()
+        deadline = deadline or now + seconds
+        if len(frames) >= MAX_FRAMES or now >= deadline:
             stop.set()
             break
     return frames
@@ -209,7 +211,7 @@ def check_frames(cam: Any, seconds: float) -> tuple[Any, list[Any]]:
                       N_("The stream opens but no picture could be read. Power-cycle the camera; if it persists, "
                          "choose H.264 (not H.265) for the substream in the camera's web page."),
                       reason=str(exc.reason), error=exc.message), []
-    elapsed = max(time.monotonic() - start, 1e-3)
+    elapsed = max(time.monotonic() - start, 1e-3)  # includes opening the stream
     if len(frames) < 2:
         return failed("frames", title, N_("only %(n)d frame(s) in %(s).0f s"),
                       N_("The camera sends too few frames. Check its frame rate setting (at least 2 fps on the "

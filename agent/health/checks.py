@@ -143,7 +143,11 @@ def check_reachable(cam: CameraProbe) -> CheckResult:
     """TCP connect to the ONVIF port (or the RTSP port when only a stream URL is known)."""
     if not cam.host:
         return skipped("reachable", _T_REACH, N_("no address known for this camera"))
-    port = cam.onvif_port if cam.onvif_port is not None else urlsplit(cam.rtsp_url or "").port or 554
+    try:
+        port = cam.onvif_port if cam.onvif_port is not None else probes.url_port(cam.rtsp_url or "", 554)
+    except probes.ProbeError as exc:
+        return failed("reachable", _T_REACH, "%(error)s", N_("Check the stream address: rtsp://IP:PORT/path."),
+                      error=str(exc))
     try:
         seconds = probes.tcp_connect(cam.host, port, timeout=min(cam.timeout_s, 3.0))
     except probes.ProbeError as exc:
@@ -234,7 +238,15 @@ def check_stream_uri(cam: CameraProbe) -> CheckResult:
             "The camera has no usable media profile. Open its web page, check that a video stream is enabled, or "
             "give the stream address with --camera-url rtsp://...")
         return failed("stream_uri", _T_URI, N_("GetStreamUri failed: %(error)s"), hint, error=str(exc))
-    cam.stream_uri, _, _ = probes.strip_userinfo(uri)
+    clean, _, _ = probes.strip_userinfo(uri)
+    try:
+        probes.url_port(clean, 554)
+    except probes.ProbeError as exc:
+        return failed("stream_uri", _T_URI, N_("the camera gave an unusable stream address: %(error)s"),
+                      N_("The camera's firmware reports a broken RTSP address. Restart the camera; if it persists, "
+                         "give the address with --camera-url rtsp://IP:554/... (see the camera's manual)."),
+                      error=str(exc))
+    cam.stream_uri = clean
     return passed("stream_uri", _T_URI, "%(uri)s", uri=cam.stream_uri)
 
 

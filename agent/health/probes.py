@@ -80,6 +80,14 @@ class RtspAnswer:
         return any(line.startswith("m=video") for line in self.body.splitlines())
 
 
+def url_port(url: str, default: int) -> int:
+    """The URL's port, or `default`; a malformed port (some firmwares advertise -1 or text) is a ProbeError."""
+    try:
+        return urlsplit(url).port or default
+    except ValueError:
+        raise ProbeError("protocol", f"the address {strip_userinfo(url)[0]!r} has an invalid port") from None
+
+
 def strip_userinfo(url: str) -> tuple[str, str | None, str | None]:
     """rtsp://u:p@h/x → ('rtsp://h/x', 'u', 'p'); userinfo never goes on the wire in the request line."""
     parts = urlsplit(url)
@@ -88,8 +96,9 @@ def strip_userinfo(url: str) -> tuple[str, str | None, str | None]:
     netloc = parts.hostname or ""
     if ":" in netloc:
         netloc = f"[{netloc}]"
-    if parts.port:
-        netloc += f":{parts.port}"
+    port = parts.netloc.rsplit("@", 1)[-1].rpartition(":")[2] if ":" in parts.netloc.rsplit("@", 1)[-1] else ""
+    if port:
+        netloc += f":{port}"
     from urllib.parse import unquote
 
     return urlunsplit(parts._replace(netloc=netloc)), unquote(parts.username), unquote(parts.password or "")
@@ -151,8 +160,7 @@ def rtsp_request(
     clean, url_user, url_pw = strip_userinfo(url)
     user = user if user is not None else url_user
     password = password if password is not None else url_pw
-    parts = urlsplit(clean)
-    host, port = parts.hostname or "", parts.port or 554
+    host, port = urlsplit(clean).hostname or "", url_port(clean, 554)
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except ConnectionRefusedError:
