@@ -10,7 +10,7 @@ The RTSP stream is one 640x360 15 fps H.264 clip (2 s GOP, a person-sized square
 rendered here and served by the tests' GStreamer RTSP server (Debian's python3) on 127.0.0.1. Each mode runs in
 its own child process; CPU is that process's user+system time over a fixed wall-clock window after the first frame,
 so interpreter start-up and imports are not counted. Run from the project root: .venv/bin/python
-scripts/bench/motion.py [--window 15] [--skip-rtsp].
+scripts/bench/motion.py [--window 15] [--rounds 2] [--skip-rtsp].
 """
 
 from __future__ import annotations
@@ -133,10 +133,12 @@ def child(mode: str, url: str, window: float) -> None:
           "analysed": report.frames_analysed, "events": sum(1 for e in events if e.kind == "start")})
 
 
-def bench_rtsp(window: float) -> list[dict]:
+def bench_rtsp(window: float, rounds: int) -> list[dict]:
+    """Modes interleaved over `rounds` rounds (bare, full, keyframe, adaptive, bare, ...), so drifting load on a
+    shared machine hits every mode alike; one line per mode with the mean and every round's value."""
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "bench.mp4"
-        render_clip(clip, seconds=int(window * len(MODES) + 60))
+        render_clip(clip, seconds=int(window * len(MODES) * rounds + 60))
         port = free_port()
         server = subprocess.Popen([SYSTEM_PYTHON, str(SERVER), str(clip), "--port", str(port)],
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -145,18 +147,23 @@ def bench_rtsp(window: float) -> list[dict]:
             if not ready.startswith("READY"):
                 raise RuntimeError(f"RTSP server did not start: {ready!r}")
             url = f"rtsp://127.0.0.1:{port}/cam"
+            runs: dict[str, list[dict]] = {mode: [] for mode in MODES}
+            for _ in range(rounds):
+                for mode in MODES:
+                    out = subprocess.run([sys.executable, __file__, "--child", mode, url, "--window", str(window)],
+                                         capture_output=True, text=True, timeout=window + 120, cwd=ROOT)
+                    line = next((x for x in out.stdout.splitlines() if x.startswith("{")), None)
+                    if line is None:
+                        raise RuntimeError(f"{mode} measurement failed: {out.stderr[-500:]}")
+                    runs[mode].append(json.loads(line))
             results = []
-            for mode in MODES:
-                out = subprocess.run([sys.executable, __file__, "--child", mode, url, "--window", str(window)],
-                                     capture_output=True, text=True, timeout=window + 120, cwd=ROOT)
-                line = next((x for x in out.stdout.splitlines() if x.startswith("{")), None)
-                if line is None:
-                    raise RuntimeError(f"{mode} measurement failed: {out.stderr[-500:]}")
-                r = json.loads(line)
-                results.append({"bench": "rtsp_cpu", "stream": "640x360 h264 15fps gop2s", "mode": mode,
-                                "cpu_percent": round(100 * r["cpu_s"] / r["wall_s"], 2),
-                                "window_s": round(r["wall_s"], 1), "frames_in": r["frames"],
-                                "analysed": r.get("analysed"), "events_started": r.get("events")})
+            for mode, rs in runs.items():
+                pcts = [100 * r["cpu_s"] / r["wall_s"] for r in rs]
+                results.append({"bench": "rtsp_cpu", "stream": "640x360 h264 ~0.9 Mbit/s 15fps gop2s", "mode": mode,
+                                "cpu_percent": round(sum(pcts) / len(pcts), 2),
+                                "rounds": [round(p, 2) for p in pcts], "window_s": round(rs[0]["wall_s"], 1),
+                                "frames_in": rs[0]["frames"], "analysed": rs[0].get("analysed"),
+                                "events_started": rs[0].get("events")})
                 emit(results[-1])
             return results
         finally:
@@ -167,6 +174,7 @@ def bench_rtsp(window: float) -> list[dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--window", type=float, default=15.0, help="seconds of wall time per RTSP measurement")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the four RTSP modes")
     parser.add_argument("--skip-rtsp", action="store_true")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -181,7 +189,7 @@ def main() -> int:
     emit(bench_detector(1280, 720))
     if args.skip_rtsp:
         return 0
-    results = {r["mode"]: r["cpu_percent"] for r in bench_rtsp(args.window)}
+    results = {r["mode"]: r["cpu_percent"] for r in bench_rtsp(args.window, args.rounds)}
     full, bare = results["full"], results["bare_decode"]
     emit({"bench": "rtsp_ratio", "full_over_bare": round(full / bare, 3) if bare else None,
           "keyframe_over_full": round(results["keyframe"] / full, 3) if full else None,
