@@ -88,9 +88,11 @@ def connect(path: Path, cap_bytes: int) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     page = int(conn.execute("PRAGMA page_size").fetchone()[0])
     conn.execute(f"PRAGMA max_page_count={max(16, cap_bytes // page)}")
-    # Keep the WAL small next to the cap: checkpoint every quarter of the cap, truncate it back afterwards.
-    conn.execute(f"PRAGMA wal_autocheckpoint={max(16, cap_bytes // page // 4)}")
-    conn.execute(f"PRAGMA journal_size_limit={max(64 * 1024, cap_bytes // 4)}")
+    # Keep the WAL small next to the cap: checkpoint after at most 1000 pages (SQLite's default, 4 MiB) or an
+    # eighth of the cap, and truncate it back to that size afterwards.
+    wal_pages = max(16, min(1000, cap_bytes // page // 8))
+    conn.execute(f"PRAGMA wal_autocheckpoint={wal_pages}")
+    conn.execute(f"PRAGMA journal_size_limit={wal_pages * page}")
     return conn
 
 
