@@ -100,6 +100,7 @@ class Supervisor:
         self._clock = clock
         self._ctx = multiprocessing.get_context("spawn")
         self._pool_size = settings.workers or default_pool_size()
+        self._max_workers = max(self._pool_size, settings.max_workers or 2 * self._pool_size)
         self._workers: dict[int, _Worker] = {}
         self._next_slot = 0
         self._started = False
@@ -338,6 +339,9 @@ class Supervisor:
         w.failures += 1
         self._emit(EventKind.EXITED, w, reason, pid=pid, exitcode=code)
         if not w.budget.spend(now):
+            if len(w.jobs) > 1 and len(self._workers) < self._max_workers:
+                self._split(w, now, reason)
+                return
             w.state = WorkerState.FAILED
             w.respawn_at = now + s.failed_cooloff_s if s.failed_cooloff_s else None
             message = (f"{reason}; restart budget of {s.restart_limit} per {s.restart_window_s:.0f} s "
@@ -350,6 +354,23 @@ class Supervisor:
         log.warning("worker %d (pid %s) for %s: %s; restarting in %.1f s (restart %d of %d in %.0f s)", w.slot, pid,
                     ", ".join(w.camera_ids), reason, delay, w.budget.spent, s.restart_limit,
                     s.restart_window_s)
+
+    def _split(self, w: _Worker, now: float, reason: str) -> None:
+        """Halve a crash-looping worker's cameras over two workers, each with a fresh budget (a bisection)."""
+        s = self._settings
+        half = len(w.jobs) // 2
+        first, second = w.jobs[:half], w.jobs[half:]
+        other = self._add_worker(second)
+        message = (f"{reason}; restart budget exhausted, splitting its cameras into "
+                   f"{', '.join(j.camera_id for j in first)} | {', '.join(j.camera_id for j in second)} "
+                   "to isolate the one that crashes")
+        log.error("worker %d: %s", w.slot, message)
+        self._emit(EventKind.SPLIT, w, message)
+        w.jobs = first
+        for x in (w, other):
+            x.budget.reset()
+            x.failures = 0
+            x.state, x.respawn_at = WorkerState.BACKOFF, now + s.backoff_initial_s
 
     def _request_stop(self, w: _Worker, now: float) -> None:
         if w.control is not None:

@@ -31,6 +31,7 @@ class EventKind(enum.StrEnum):
     FAILED = "failed"  # restart budget exhausted; these cameras are given up on
     CONFIG_ERROR = "config_error"
     RETIRED = "retired"  # all its cameras were removed by a reload
+    SPLIT = "split"  # budget exhausted with several cameras: halved into two workers to isolate the crashing one
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,10 @@ class SupervisorSettings:
     backoff_max_s: float = 60.0
     stable_after_s: float = 120.0  # a worker that ran this long resets its backoff to the initial delay
     failed_cooloff_s: float | None = None  # if set, a FAILED worker gets a fresh budget after this long
+    # A worker with several cameras that exhausts its budget is split in two (fresh budgets) rather than failing
+    # them all: one corrupt stream crashing FFmpeg then ends up FAILED alone. The split workers cost memory
+    # (tens of MB each), hence a cap. None = twice the pool size.
+    max_workers: int | None = None
     stop_timeout_s: float = 6.0  # grace for a worker asked to stop; fits systemd's 10 s stop budget with margin
     report_pipe_bytes: int | None = None  # kernel buffer for each worker's reports; None = the default 64 KiB
     log_level: int | str | None = None  # for workers; None = the supervisor's root logger level at spawn time

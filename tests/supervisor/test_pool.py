@@ -129,3 +129,14 @@ def test_pool_reload_restarts_only_changed_workers(make_pool) -> None:  # type: 
     assert [(w.slot, w.camera_ids) for w in snap.workers] == [(1, ("b",)), (2, ("d",))]
     assert h.pids()[1] == second[1], "worker 1's cameras did not change, so it must not restart"
     assert not psutil.pid_exists(first[0]) or psutil.Process(first[0]).status() == psutil.STATUS_ZOMBIE
+
+
+def test_pool_split_isolates_the_crashing_camera(make_pool) -> None:  # type: ignore[no-untyped-def]
+    """A crash-looping worker with three cameras is bisected until only the crashing camera is FAILED."""
+    h = make_pool([DummyJob("ok1"), DummyJob("bad", "crash"), DummyJob("ok2")], workers=1, max_workers=3,
+                  restart_limit=1)
+    h.drive(lambda: bool(h.events_of(EventKind.FAILED)) and _running_count(h) == 2, what="isolation of 'bad'")
+    snap = h.supervisor.snapshot()
+    assert snap.cameras == {"ok1": WorkerState.RUNNING, "bad": WorkerState.FAILED, "ok2": WorkerState.RUNNING}
+    assert [e.camera_ids for e in h.events_of(EventKind.SPLIT)] == [("ok1", "bad", "ok2"), ("bad", "ok2")]
+    assert len(snap.workers) == 3
