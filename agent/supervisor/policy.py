@@ -34,6 +34,20 @@ def backoff_s(consecutive_failures: int, initial_s: float, max_s: float) -> floa
     return min(max_s, initial_s * 2.0 ** (consecutive_failures - 1))
 
 
+def stalled_cameras(
+    camera_ids: Sequence[str],
+    counts: Sequence[int],
+    moved_at: Sequence[float],
+    now: float,
+    hang_timeout_s: float,
+    boot_timeout_s: float,
+) -> list[str]:
+    """Cameras whose heartbeat counter has not moved for too long: `boot_timeout_s` before their first beat
+    (imports and first connection are slow), `hang_timeout_s` after it."""
+    return [cid for cid, count, moved in zip(camera_ids, counts, moved_at, strict=True)
+            if now - moved > (hang_timeout_s if count else boot_timeout_s)]
+
+
 @dataclass
 class RestartBudget:
     """At most `limit` restarts in any `window_s` seconds (a sliding window of monotonic times)."""

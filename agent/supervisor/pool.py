@@ -17,15 +17,21 @@ import os
 import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
+from multiprocessing.connection import wait
 from typing import Any
 
 from agent.logsetup import SECRETS
 from agent.supervisor.channels import Heartbeat, ReportReader, ReportSink
 from agent.supervisor.child import EX_CONFIG, child_main
-from agent.supervisor.policy import CameraJob, RestartBudget, backoff_s, default_pool_size, plan_reload
+from agent.supervisor.policy import (
+    CameraJob,
+    RestartBudget,
+    backoff_s,
+    default_pool_size,
+    plan_reload,
+    stalled_cameras,
+)
+from agent.supervisor.slot import WorkerSlot, describe_exit
 from agent.supervisor.state import (
     EventKind,
     PoolSnapshot,
@@ -39,47 +45,6 @@ log = logging.getLogger(__name__)
 
 _F_SETPIPE_SZ = 1031  # fcntl command (Linux): resize a pipe's kernel buffer
 _JOIN_AFTER_KILL_S = 2.0  # a SIGKILLed process is gone within milliseconds; this only bounds a pathological case
-_LIVE = (WorkerState.STARTING, WorkerState.RUNNING, WorkerState.HUNG, WorkerState.STOPPING)
-
-
-def describe_exit(code: int | None) -> str:
-    if code is None:
-        return "still running"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
-
-
-@dataclass(eq=False)
-class _Worker:
-    slot: int
-    jobs: tuple[Any, ...]
-    budget: RestartBudget
-    state: WorkerState = WorkerState.STOPPED
-    process: BaseProcess | None = None
-    control: Connection | None = None  # our write end; closing it is the stop request
-    reader: ReportReader | None = None
-    heartbeat: Heartbeat | None = None
-    started_at: float = 0.0
-    counts: tuple[int, ...] = ()
-    moved_at: list[float] = field(default_factory=list)
-    failures: int = 0  # consecutive unexpected exits, for the backoff
-    respawn_at: float | None = None
-    stop_deadline: float = 0.0
-    intent: str = "run"  # "run" | "restart" (with next_jobs) | "retire" | "shutdown"
-    next_jobs: tuple[Any, ...] = ()
-    last_exit: int | None = None
-
-    @property
-    def camera_ids(self) -> tuple[str, ...]:
-        return tuple(j.camera_id for j in self.jobs)
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
 
 
 class Supervisor:
@@ -101,7 +66,7 @@ class Supervisor:
         self._ctx = multiprocessing.get_context("spawn")
         self._pool_size = settings.workers or default_pool_size()
         self._max_workers = max(self._pool_size, settings.max_workers or 2 * self._pool_size)
-        self._workers: dict[int, _Worker] = {}
+        self._workers: dict[int, WorkerSlot] = {}
         self._next_slot = 0
         self._started = False
         for group in plan_reload({}, jobs, self._pool_size).new:
@@ -221,20 +186,21 @@ class Supervisor:
 
     # -- internals ---------------------------------------------------------------------------------------------
 
-    def _add_worker(self, jobs: Sequence[Any]) -> _Worker:
+    def _add_worker(self, jobs: Sequence[Any]) -> WorkerSlot:
         s = self._settings
-        w = _Worker(slot=self._next_slot, jobs=tuple(jobs), budget=RestartBudget(s.restart_limit, s.restart_window_s))
+        budget = RestartBudget(s.restart_limit, s.restart_window_s)
+        w = WorkerSlot(slot=self._next_slot, jobs=tuple(jobs), budget=budget)
         self._workers[w.slot] = w
         self._next_slot += 1
         return w
 
-    def _fresh_start(self, w: _Worker, now: float) -> None:
+    def _fresh_start(self, w: WorkerSlot, now: float) -> None:
         w.budget.reset()
         w.failures = 0
         if self._started:
             self._spawn(w, now)
 
-    def _spawn(self, w: _Worker, now: float) -> None:
+    def _spawn(self, w: WorkerSlot, now: float) -> None:
         s = self._settings
         ctl_r, ctl_w = self._ctx.Pipe(duplex=False)
         rep_r, rep_w = self._ctx.Pipe(duplex=False)
@@ -269,7 +235,7 @@ class Supervisor:
         log.info("worker %d started (pid %d) for %s", w.slot, process.pid, ", ".join(ids))
         self._emit(EventKind.STARTED, w, "")
 
-    def _drain(self, w: _Worker) -> None:
+    def _drain(self, w: WorkerSlot) -> None:
         if w.reader is None:
             return
         ids = set(w.camera_ids)
@@ -279,7 +245,7 @@ class Supervisor:
                 continue  # a late report for a camera this worker no longer holds (reload)
             self._on_report(report)
 
-    def _watch(self, w: _Worker, now: float) -> None:
+    def _watch(self, w: WorkerSlot, now: float) -> None:
         s = self._settings
         if w.state is WorkerState.STOPPING:
             if now >= w.stop_deadline:
@@ -300,8 +266,7 @@ class Supervisor:
             w.state = WorkerState.RUNNING
         if w.failures and now - w.started_at >= s.stable_after_s:
             w.failures = 0
-        stalled = [cid for cid, c, t in zip(w.camera_ids, counts, w.moved_at, strict=True)
-                   if now - t > (s.hang_timeout_s if c else s.boot_timeout_s)]
+        stalled = stalled_cameras(w.camera_ids, counts, w.moved_at, now, s.hang_timeout_s, s.boot_timeout_s)
         if stalled:
             message = f"no progress from {', '.join(stalled)} for over {s.hang_timeout_s:.0f} s"
             log.error("worker %d (pid %s) is hung: %s; sending SIGTERM", w.slot, w.pid, message)
@@ -309,7 +274,7 @@ class Supervisor:
             w.state = WorkerState.HUNG
             self._kill(w, signal.SIGTERM)
 
-    def _reap(self, w: _Worker, now: float) -> None:
+    def _reap(self, w: WorkerSlot, now: float) -> None:
         """The worker's process has exited: release its channels and decide what comes next."""
         assert w.process is not None
         w.process.join(0)
@@ -334,7 +299,7 @@ class Supervisor:
         else:
             self._after_failure(w, now, pid, code, describe_exit(code))
 
-    def _after_failure(self, w: _Worker, now: float, pid: int | None, code: int | None, reason: str) -> None:
+    def _after_failure(self, w: WorkerSlot, now: float, pid: int | None, code: int | None, reason: str) -> None:
         s = self._settings
         w.failures += 1
         self._emit(EventKind.EXITED, w, reason, pid=pid, exitcode=code)
@@ -355,7 +320,7 @@ class Supervisor:
                     ", ".join(w.camera_ids), reason, delay, w.budget.spent, s.restart_limit,
                     s.restart_window_s)
 
-    def _split(self, w: _Worker, now: float, reason: str) -> None:
+    def _split(self, w: WorkerSlot, now: float, reason: str) -> None:
         """Halve a crash-looping worker's cameras over two workers, each with a fresh budget (a bisection)."""
         s = self._settings
         half = len(w.jobs) // 2
@@ -372,7 +337,7 @@ class Supervisor:
             x.failures = 0
             x.state, x.respawn_at = WorkerState.BACKOFF, now + s.backoff_initial_s
 
-    def _request_stop(self, w: _Worker, now: float) -> None:
+    def _request_stop(self, w: WorkerSlot, now: float) -> None:
         if w.control is not None:
             w.control.close()  # end-of-file at the worker: its stop event is set
             w.control = None
@@ -380,12 +345,12 @@ class Supervisor:
             w.state, w.stop_deadline = WorkerState.STOPPING, now + self._settings.stop_timeout_s
         w.respawn_at = None
 
-    def _kill(self, w: _Worker, sig: int) -> None:
+    def _kill(self, w: WorkerSlot, sig: int) -> None:
         if w.process is not None and w.process.pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(w.process.pid, sig)
 
-    def _release(self, w: _Worker) -> None:
+    def _release(self, w: WorkerSlot) -> None:
         if w.reader is not None:
             w.reader.close()
         if w.control is not None:
@@ -395,7 +360,7 @@ class Supervisor:
                 w.process.close()
         w.process, w.reader, w.control, w.heartbeat = None, None, None, None
 
-    def _emit(self, kind: EventKind, w: _Worker, message: str, *, pid: int | None = None,
+    def _emit(self, kind: EventKind, w: WorkerSlot, message: str, *, pid: int | None = None,
               exitcode: int | None = None) -> None:
         self._on_event(SupervisorEvent(kind, w.slot, w.camera_ids, pid if pid is not None else w.pid, exitcode,
                                        message))

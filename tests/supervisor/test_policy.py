@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from agent.supervisor.policy import RestartBudget, backoff_s, plan_reload
+from agent.supervisor.policy import RestartBudget, backoff_s, plan_reload, stalled_cameras
 
 
 @dataclass(frozen=True)
@@ -81,3 +81,11 @@ def test_plan_duplicate_camera_is_refused() -> None:
     """Two jobs with one camera id are a configuration bug, not something to guess about."""
     with pytest.raises(ValueError, match="twice"):
         plan_reload({}, [Job("a"), Job("a")], pool_size=2)
+
+
+def test_stalled_uses_boot_timeout_before_first_beat() -> None:
+    """A camera that never beat is judged by the boot timeout, one that beat before by the hang timeout."""
+    ids, moved = ("new", "old"), (0.0, 0.0)
+    assert stalled_cameras(ids, (0, 5), moved, now=10.0, hang_timeout_s=5.0, boot_timeout_s=60.0) == ["old"]
+    assert stalled_cameras(ids, (0, 5), moved, now=61.0, hang_timeout_s=5.0, boot_timeout_s=60.0) == ["new", "old"]
+    assert stalled_cameras(ids, (1, 5), (9.0, 9.0), now=10.0, hang_timeout_s=5.0, boot_timeout_s=60.0) == []
