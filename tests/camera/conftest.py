@@ -7,4 +7,5 @@ from tests.video.conftest import (  # noqa: F401  (fixtures are found by name)
     frozen_clip,
     live_clip,
     rtsp_server_for,
+    thawing_clip,
 )

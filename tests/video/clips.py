@@ -22,7 +22,8 @@ def square_at(i: int, fps: int, t0: float, t1: float, y: int = 150, size: int = 
 
 def render(path: Path, seconds: float, *, fps: int = 15, gop_s: float = 2.0,
            crossings: tuple[tuple[float, float], ...] = (), frozen_after: float | None = None,
-           size: tuple[int, int] = (W, H), draw: Callable[[np.ndarray, int], None] | None = None,
+           frozen_until: float | None = None, size: tuple[int, int] = (W, H),
+           draw: Callable[[np.ndarray, int], None] | None = None,
            camera_like: bool = False) -> Path:
     """An H.264 MP4 with sensor-like noise, dark squares crossing at `crossings` (t0, t1), optionally frozen.
 
@@ -52,7 +53,8 @@ def render(path: Path, seconds: float, *, fps: int = 15, gop_s: float = 2.0,
             stream.options |= {"maxrate": "900k", "bufsize": "1800k", "crf": "23"}
         frozen: np.ndarray | None = None
         for i in range(int(seconds * fps)):
-            if frozen_after is not None and i / fps >= frozen_after and frozen is not None:
+            thawed = frozen_until is not None and i / fps >= frozen_until
+            if frozen_after is not None and i / fps >= frozen_after and frozen is not None and not thawed:
                 grey = frozen
             else:
                 grey = np.clip(base.astype(np.int16) + noise[i % len(noise)], 0, 255).astype(np.uint8)

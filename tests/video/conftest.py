@@ -49,6 +49,12 @@ def frozen_clip(clip_dir: Path) -> Path:
     return render(clip_dir / "frozen.mp4", 60.0, frozen_after=2.0)
 
 
+@pytest.fixture(scope="session")
+def thawing_clip(clip_dir: Path) -> Path:
+    """60 s whose picture is frozen from 2 s to 20 s, then live again (a camera that recovers by itself)."""
+    return render(clip_dir / "thawing.mp4", 60.0, frozen_after=2.0, frozen_until=20.0)
+
+
 class RtspServer:
     """The GStreamer RTSP server in a child process (Debian's python3 has PyGObject)."""
 
