@@ -29,7 +29,13 @@ def _connect_result(broker: Broker, **kwargs: Any) -> tuple[bool, str]:
         result["ok"], result["reason"] = not reason.is_failure, str(reason)
         done.set()
 
+    def on_disconnect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        result.setdefault("ok", False)
+        result.setdefault("reason", f"disconnected: {reason}")
+        done.set()
+
     c.on_connect = on_connect
+    c.on_disconnect = on_disconnect
     try:
         c.connect(broker.host, broker.port, keepalive=5)
     except (ssl.SSLError, OSError) as e:
