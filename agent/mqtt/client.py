@@ -96,7 +96,8 @@ class MqttClient:
         self._dropped_evt: dict[int, threading.Event] = {}
         self._outstanding: dict[tuple[int, int], float] = {}  # (gen, mid) -> monotonic send time; watchdog input
         self.counters = {"connects": 0, "connect_failures": 0, "disconnects": 0, "watchdog_kicks": 0,
-                         "inbound_dropped": 0, "leaked_threads": 0}
+                         "inbound_dropped": 0, "leaked_threads": 0, "manager_errors": 0}
+        self.heartbeat = time.monotonic()  # bumped by the connection thread on every attempt
         self._threads: list[threading.Thread] = []
         self._retained: dict[str, bytes] = {}  # state topics re-published on every connect (guarded by _lock)
         self._on_connected: list[Callable[[str], None]] = []
@@ -176,19 +177,37 @@ class MqttClient:
     def _manage(self) -> None:
         attempt = 0
         while not self._stop.is_set():
-            client, gen, session = self._new_client()
-            if self._connect(client, gen, session):
-                attempt = 0
-                self._supervise(client, gen)
-            else:
-                self.counters["connect_failures"] += 1
-            self._teardown(client, gen)
+            self.heartbeat = time.monotonic()
+            try:
+                if self._cycle():
+                    attempt = 0
+            except Exception:  # an unexpected paho error must not end reconnecting for good; logged with its trace
+                self.counters["manager_errors"] += 1
+                log.exception("mqtt: unexpected error in the connection cycle; starting over")
             if self._stop.is_set():
                 break
             delay = backoff_delay(attempt, self.settings.backoff_min_s, self.settings.backoff_max_s, self._rand)
             attempt += 1
             log.debug("mqtt: next connection attempt in %.1f s", delay)
             self._stop.wait(delay)
+
+    def _cycle(self) -> bool:
+        """One connection: connect, supervise until it drops, tear down. True if it was established."""
+        client, gen, session = self._new_client()
+        try:
+            ok = self._connect(client, gen, session)
+            if ok:
+                self._supervise(client, gen)
+            else:
+                self.counters["connect_failures"] += 1
+        finally:
+            self._teardown(client, gen)
+        return ok
+
+    @property
+    def alive(self) -> bool:
+        """The connection thread runs (it never gives up while the client is not stopped)."""
+        return bool(self._threads) and self._threads[0].is_alive()
 
     def _new_client(self) -> tuple[paho.Client, int, str]:
         s = self.settings
@@ -281,7 +300,7 @@ class MqttClient:
         dropped = self._dropped_evt[gen]
         limit = self.settings.stall_limit_s
         while not self._stop.is_set() and not dropped.wait(0.5):
-            now = time.monotonic()
+            now = self.heartbeat = time.monotonic()
             oldest = min((t for (g, _), t in list(self._outstanding.items()) if g == gen), default=now)
             if now - oldest > limit:
                 self.counters["watchdog_kicks"] += 1

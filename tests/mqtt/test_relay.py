@@ -321,3 +321,26 @@ def test_relay_unpublishable_row_dead_lettered(broker: Broker, tmp_path: Path) -
     finally:
         agent.stop()
         col.close()
+
+
+def test_client_survives_unexpected_error_in_connect(broker: Broker, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unexpected exception inside a connection attempt is logged and counted; the client tries again."""
+    from agent.mqtt.client import MqttClient
+
+    real = MqttClient._connect
+    calls = {"n": 0}
+
+    def flaky(self: MqttClient, *args: object) -> bool:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("simulated paho bug")
+        return real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(MqttClient, "_connect", flaky)
+    agent = Agent.make(broker, tmp_path).start()
+    try:
+        assert agent.wait_connected()
+        assert agent.client.counters["manager_errors"] == 1 and agent.client.alive
+    finally:
+        agent.stop()
