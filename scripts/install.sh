@@ -23,6 +23,7 @@ MODE=install
 PURGE=0
 START=1
 SKIP_VENV="${MATTHAN_INSTALL_SKIP_VENV:-0}"
+BUILD_DIR=""
 
 die() { echo "error: $*" >&2; exit 1; }
 say() { echo "==> $*" >&2; }
@@ -170,8 +171,13 @@ build_venv() {
   say "installing matthan-agent from $SRC into $VENV (downloads OpenCV, PyAV, numpy the first time)"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null \
     || die "pip upgrade failed; check the network"
-  # A build directory inside the read-only-for-the-service /opt is fine: pip builds in its own temp dir.
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade "$SRC" \
+  # Build from a scratch copy: setuptools builds in-tree, and root-owned build/ and *.egg-info directories
+  # left in the technician's own checkout would get in the way of the next `git pull`.
+  BUILD_DIR="$(mktemp -d)"
+  trap 'rm -rf "$BUILD_DIR"' EXIT
+  cp -r "$SRC/pyproject.toml" "$SRC/README.md" "$SRC/agent" "$BUILD_DIR/"
+  find "$BUILD_DIR" -name __pycache__ -prune -exec rm -rf {} +
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade "$BUILD_DIR" \
     || die "pip install of $SRC failed (see above); on armhf, check that piwheels.org is in /etc/pip.conf"
   "$VENV/bin/$APP" --version >/dev/null || die "$VENV/bin/$APP does not run after install"
 }
@@ -235,6 +241,9 @@ Check it is running:
   $APP doctor
 After editing the configuration:  sudo systemctl reload $APP   (cameras only)  or  sudo systemctl restart $APP
 EOF
+  if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
+    echo "To run '$APP status' as $SUDO_USER (it reads /var/lib/$APP): sudo usermod -aG $USER_NAME $SUDO_USER"
+  fi
 }
 
 do_uninstall() {

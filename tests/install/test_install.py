@@ -165,3 +165,4 @@ def test_install_builds_working_venv(checkout: Path, tmp_path: Path) -> None:
     binary = root / "opt" / APP / "venv" / "bin" / APP
     out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and __version__ in out.stdout
+    assert not (checkout / "build").exists() and not list(checkout.glob("*.egg-info")), "checkout littered"
