@@ -107,6 +107,7 @@ class Relay:
         self._to_dead: list[tuple[str, str]] = []
         self._confirm_due = False
         self._requeue_due = 0.0  # station-ack mode: when to resend unconfirmed rows after a reconnect (0: done)
+        self._live_retained: set[str] = set()  # retained topics sent live on this connection (newer than backlog)
         self.counters = {"published": 0, "acked": 0, "dead_lettered": 0, "historical": 0, "reconnects": 0,
                          "db_errors": 0}
         self.heartbeat = clock()  # bumped on every turn of the relay loop: the supervisor's liveness check
@@ -211,6 +212,7 @@ class Relay:
         self._backlog_hw = self.outbox.max_seq()
         self._live_cursor, self._hist_cursor = self._backlog_hw, 0
         self._more_live = self._more_hist = True
+        self._live_retained.clear()
         self.counters["reconnects"] += 1
         depth = self.outbox.stats().depth
         if depth:
@@ -293,8 +295,13 @@ class Relay:
             if not body.startswith(b"{"):
                 user = [("msg_id", row.msg_id), ("seq", str(row.seq))] + ([("historical", "true")] if historical
                                                                           else [])
+            retain = row.retain
+            if retain and live:
+                self._live_retained.add(topic)
+            elif retain and topic in self._live_retained:
+                retain = False  # replayed state must not overwrite the newer state already sent live
             try:
-                res = self.client.publish(topic, body, qos=row.qos, retain=row.retain,
+                res = self.client.publish(topic, body, qos=row.qos, retain=retain,
                                           properties=publish_properties(user, row.correlation))
             except (ValueError, TypeError) as e:  # paho refuses e.g. a wildcard topic: no broker would take it
                 self._to_dead.append((row.msg_id, f"not publishable: {e}"))

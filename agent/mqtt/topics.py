@@ -69,6 +69,10 @@ class Topics:
     def camera_motion(self, camera_id: str) -> str:
         return f"{self.prefix}/cameras/{level(camera_id, 'camera id')}/motion"
 
+    def camera_snapshot(self, camera_id: str) -> str:
+        """A JPEG taken on request (the `snapshot` command), not tied to a motion event."""
+        return f"{self.prefix}/cameras/{level(camera_id, 'camera id')}/snapshot"
+
     # -- events ------------------------------------------------------------------------------------------------
     def events_motion(self) -> str:
         return f"{self.prefix}/events/motion"

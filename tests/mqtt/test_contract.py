@@ -105,6 +105,7 @@ def test_contract_topics_appear_in_doc() -> None:
     t = Topics("<p>")
     doc = _doc()
     for topic in (t.status(), t.health(), t.gap(), t.ack(), t.camera_status("<camera>"), t.camera_motion("<camera>"),
+                  t.camera_snapshot("<camera>"),
                   t.events_motion(), t.event_snapshot("<event_id>"), t.cmd("<name>"), t.cmd_resp("<name>"),
                   t.ha_status()):
         assert f"`{topic}`" in doc, topic

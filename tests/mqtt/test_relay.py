@@ -344,3 +344,26 @@ def test_client_survives_unexpected_error_in_connect(broker: Broker, tmp_path: P
         assert agent.client.counters["manager_errors"] == 1 and agent.client.alive
     finally:
         agent.stop()
+
+
+def test_relay_replayed_retained_state_does_not_overwrite_live(broker: Broker, tmp_path: Path) -> None:
+    """A retained motion ON replayed from the backlog after a live OFF arrives without retain: the broker keeps OFF."""
+    agent = Agent.make(broker, tmp_path, RelaySettings(replay_rate=50))
+    topic = agent.topics.camera_motion("cam1")
+    agent.outbox.put_many([Record(f"{PREFIX}/health", b"{}", Priority.HEALTH) for _ in range(30)])
+    agent.outbox.put(Record(topic, b"ON", Priority.EVENT, retain=True))
+    col = Collector(broker, topic)
+    agent.start()
+    try:
+        assert agent.wait_connected()
+        agent.outbox.put(Record(topic, b"OFF", Priority.EVENT, retain=True))
+        assert col.wait_for(lambda m: [x.payload for x in m] == [b"OFF", b"ON"], 10), [x.payload for x in col.messages]
+        late = Collector(broker, topic)
+        try:
+            assert late.wait_for(lambda m: len(m) >= 1, 10)
+            assert late.messages[0].payload == b"OFF" and late.messages[0].retain
+        finally:
+            late.close()
+    finally:
+        agent.stop()
+        col.close()
