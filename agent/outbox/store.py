@@ -61,6 +61,7 @@ class Outbox:
         self.max_rows = max_rows
         self._budget = int((max_bytes - FIXED_OVERHEAD_BYTES) * BUDGET_FRACTION)
         self._clock = clock
+        self._owner = owner
         self._lock = threading.RLock()
         self._conn, self.boot, self._set_aside = schema.open_checked(self.path, agent_id, max_bytes, owner)
         self._sync = "FULL"
@@ -334,9 +335,11 @@ class Outbox:
         return self.path.stat().st_size if self.path.exists() else 0
 
     def close(self) -> None:
+        """Close; the owner also folds the WAL back into the file (a worker must not wait on the relay for that)."""
         with self._lock:
-            with contextlib.suppress(sqlite3.Error):
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if self._owner:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
 
 
