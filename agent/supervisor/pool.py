@@ -179,8 +179,9 @@ class Supervisor:
             workers.append(WorkerInfo(w.slot, w.state, w.camera_ids, w.pid, w.budget.spent, w.last_exit))
             for i, cid in enumerate(w.camera_ids):
                 state = w.state
-                if state is WorkerState.RUNNING and (i >= len(w.counts) or w.counts[i] == 0):
-                    state = WorkerState.STARTING
+                if state in (WorkerState.STARTING, WorkerState.RUNNING):  # each camera by its own first beat
+                    beaten = i < len(w.counts) and w.counts[i] > 0
+                    state = WorkerState.RUNNING if beaten else WorkerState.STARTING
                 cameras[cid] = state
         return PoolSnapshot(workers=tuple(workers), cameras=cameras)
 

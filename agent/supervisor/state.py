@@ -96,8 +96,9 @@ class WorkerInfo:
 
 @dataclass(frozen=True, slots=True)
 class PoolSnapshot:
-    """The pool at one moment: every worker, and every camera's state (a camera is in its worker's state,
-    except that a camera of a STARTING/RUNNING worker is STARTING until its own first beat)."""
+    """The pool at one moment: every worker, and every camera's state. A camera is in its worker's state, except
+    while the worker is up (STARTING or RUNNING): then each camera is STARTING until its own first beat, RUNNING
+    after it."""
 
     workers: tuple[WorkerInfo, ...]
     cameras: Mapping[str, WorkerState]
