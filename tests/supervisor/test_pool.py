@@ -19,15 +19,15 @@ def _all_running(h) -> bool:  # type: ignore[no-untyped-def]
 
 
 def test_pool_steady_workers_beat_and_report(make_pool) -> None:  # type: ignore[no-untyped-def]
-    """Four cameras on two workers: every camera beats, and reports from each arrive in the supervisor."""
+    """Four cameras on two named workers: every camera beats, and reports from each arrive in the supervisor."""
     h = make_pool([DummyJob(f"cam{i}") for i in range(4)])
     h.drive(lambda: _all_running(h) and {r.camera_id for r in h.reports} == {"cam0", "cam1", "cam2", "cam3"},
             what="all cameras running and reporting")
     snap = h.supervisor.snapshot()
     assert [w.camera_ids for w in snap.workers] == [("cam0", "cam2"), ("cam1", "cam3")]
     assert all(isinstance(r, CameraReport) for r in h.reports)
-    pids = {w.pid for w in snap.workers}
-    assert len(pids) == 2 and all(psutil.Process(p).name() for p in pids if p is not None)
+    names = sorted(psutil.Process(w.pid).name() for w in snap.workers if w.pid is not None)
+    assert names == ["matthan-w0", "matthan-w1"], "workers are named in ps/top"
 
 
 def test_pool_segfault_restarts_only_its_cameras(make_pool, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
