@@ -21,7 +21,7 @@ BEATS_BEFORE_TROUBLE = 3  # a misbehaving camera first shows progress, so the su
 
 @dataclass(frozen=True)
 class DummyJob:
-    """A fake camera: `behaviour` is steady | segfault | segfault_once | hang_once | crash | config_error | flood."""
+    """A fake camera; `behaviour`: steady, segfault(_once), hang(_once), crash, config_error or flood."""
 
     camera_id: str
     behaviour: str = "steady"
@@ -54,7 +54,7 @@ def _flood(job: DummyJob, reports: ReportSink, heartbeat: Heartbeat) -> None:
 
 
 def _camera(job: DummyJob, reports: ReportSink, heartbeat: Heartbeat, stop: threading.Event) -> None:
-    trouble = job.behaviour in ("segfault", "crash") or (job.behaviour.endswith("_once") and _once(job))
+    trouble = job.behaviour in ("segfault", "crash", "hang") or (job.behaviour.endswith("_once") and _once(job))
     if job.behaviour == "flood":
         _flood(job, reports, heartbeat)
     n = 0
@@ -68,7 +68,7 @@ def _camera(job: DummyJob, reports: ReportSink, heartbeat: Heartbeat, stop: thre
                 ctypes.string_at(0)  # a NULL dereference, as a decoder crash would do
             if job.behaviour == "crash":
                 os._exit(70)
-            if job.behaviour == "hang_once":
+            if job.behaviour in ("hang", "hang_once"):
                 threading.Event().wait()  # stuck for good, deaf to `stop`, like a thread inside a C call
 
 

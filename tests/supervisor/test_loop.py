@@ -97,15 +97,20 @@ def _running(p: psutil.Process) -> bool:
 FOUR = [["a", "steady"], ["b", "steady"], ["c", "steady"], ["d", "steady"]]
 
 
-def test_loop_sigterm_stops_everything_within_budget(agent) -> None:  # type: ignore[no-untyped-def]
-    """READY=1 after start; SIGTERM ends the supervisor and every worker within 10 s, with STOPPING=1 sent."""
-    a = agent(FOUR)
+@pytest.mark.parametrize(("signum", "cameras"), [
+    (signal.SIGTERM, FOUR),
+    (signal.SIGINT, FOUR),
+    (signal.SIGTERM, [*FOUR[:3], ["deaf", "hang"]]),  # a worker stuck in "C code" that ignores its stop event
+], ids=["sigterm", "sigint", "sigterm-with-deaf-worker"])
+def test_loop_signal_stops_everything_within_budget(agent, signum: int, cameras: list[list[str]]) -> None:  # type: ignore[no-untyped-def]
+    """READY=1 after start; SIGTERM/SIGINT end the supervisor and every worker within 10 s, with STOPPING=1 sent."""
+    a = agent(cameras)
     a.expect(lambda m: m.startswith("READY=1"), what="READY=1")
     a.expect(lambda m: "4/4 cameras running" in m, what="all cameras running")
     children = a.descendants()
     assert len(a.workers()) == 2
     t0 = time.monotonic()
-    a.proc.send_signal(signal.SIGTERM)
+    a.proc.send_signal(signum)
     rc = a.proc.wait(timeout=STOP_BUDGET_S)
     elapsed = time.monotonic() - t0
     assert rc == 0 and elapsed < STOP_BUDGET_S
