@@ -214,17 +214,24 @@ do_install() {
   install -d -m 0755 "$(dirname "$UNIT")"
   install -m 0644 "$SRC/systemd/$APP.service" "$UNIT"
   systemctl_or_say daemon-reload
-  if [ "$SKIP_VENV" != 1 ] && [ "$STAGING" -eq 0 ] && ! "$VENV/bin/$APP" check-config "$CONF" >/dev/null 2>&1; then
-    echo "warning: $CONF does not pass check-config yet; edit it, then: sudo systemctl restart $APP" >&2
-    echo "         (see the problems with: $APP check-config $CONF)" >&2
+  local start="$START" rc=0
+  if [ "$SKIP_VENV" != 1 ] && [ "$STAGING" -eq 0 ]; then
+    "$VENV/bin/$APP" check-config "$CONF" >/dev/null 2>&1 || rc=$?
+    if [ "$rc" -eq 78 ]; then  # EX_CONFIG: the file is wrong; starting would only fail the same way
+      echo "warning: $CONF is not valid yet, so the service is enabled but not started." >&2
+      echo "         See the problems: $APP check-config $CONF ; then: sudo systemctl restart $APP" >&2
+      start=0
+    elif [ "$rc" -ne 0 ]; then
+      echo "warning: could not check $CONF (check-config exit $rc); starting anyway" >&2
+    fi
   fi
-  if [ "$START" -eq 1 ]; then
+  if [ "$start" -eq 1 ]; then
     if have_systemd && systemctl is-active --quiet "$APP"; then
       say "upgrade: restarting the running service on the new code"
       systemctl enable "$APP"
-      systemctl restart "$APP"
+      systemctl restart "$APP" || echo "warning: $APP did not restart; see: journalctl -u $APP -n 50" >&2
     else
-      systemctl_or_say enable --now "$APP"
+      systemctl_or_say enable --now "$APP" || echo "warning: $APP did not start; see: journalctl -u $APP -n 50" >&2
     fi
   else
     systemctl_or_say enable "$APP"
