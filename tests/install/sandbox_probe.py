@@ -99,7 +99,10 @@ def pool() -> None:
 
 def main() -> int:
     assert ctypes.CFUNCTYPE(ctypes.c_int)(lambda: 7)() == 7
+    import asyncio
+
     import lxml.etree  # noqa: F401  (ONVIF SOAP)
+    import onvif  # noqa: F401  (onvif-zeep-async: zeep, httpx, aiohttp)
     import paho.mqtt.client  # noqa: F401
     import pydantic  # noqa: F401
     import yaml  # noqa: F401
@@ -107,6 +110,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as d:
         media(Path(d))
         storage(Path(d))
+    asyncio.run(asyncio.sleep(0.01))  # the onvif thread's event loop: epoll, eventfd, self-pipe
     host()
     network()
     pool()
