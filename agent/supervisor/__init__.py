@@ -5,9 +5,17 @@ value) and the dotted path of a worker entry, and drives it with a `SupervisorLo
 spawned process as `entry(jobs, reports, heartbeat, stop)`:
 
 - `reports.put(report)` never blocks (drops when the supervisor is behind; reports are cumulative);
-- `heartbeat.beat(camera_id)` after every frame processed (and each second while waiting to reconnect);
+- `heartbeat.beat(camera_id)` after every frame processed; `heartbeat.idle_wait(camera_id, stop, s)` to wait
+  out a reconnect backoff (it beats once a second, so an idle camera is not taken for a hung one);
 - `stop` is a `threading.Event`, set on shutdown, reload of this worker's cameras, or SIGTERM;
 - return 0 when stopped, or raise `WorkerConfigError` (exit 78) when the jobs cannot work: no respawn.
+
+In the composition root (main thread)::
+
+    supervisor = Supervisor(SupervisorSettings(worker_entry="agent.camera.worker:run_cameras"), jobs,
+                            on_report=status_machine.feed, on_event=on_pool_event)
+    SupervisorLoop(supervisor, on_reload=lambda: supervisor.set_jobs(load_jobs()), healthy=threads_alive,
+                   status_text=status_line).run()   # returns after SIGTERM/SIGINT, workers stopped
 """
 
 from agent.supervisor.channels import Heartbeat, ReportSink

@@ -21,6 +21,8 @@ import os
 import pickle
 import select
 import struct
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 MAX_REPORT_BYTES = select.PIPE_BUF - 4  # minus the 4-byte length header that Connection.recv_bytes expects
 # A drained pipe is read in one tick; this cap keeps one flooding worker from starving the loop (~1000 reports).
 MAX_REPORTS_PER_DRAIN = 1000
+IDLE_BEAT_S = 1.0  # beat period of a camera waiting to reconnect; far below any sensible hang timeout
 _HEADER = struct.Struct("!i")  # the framing multiprocessing.connection uses, so recv_bytes() can read it
 
 
@@ -38,9 +41,9 @@ class Heartbeat:
     """Per-camera progress counters in shared memory: the worker bumps, the supervisor reads.
 
     Contract for workers: call `beat(camera_id)` after every frame processed, and while a camera is legitimately
-    idle (waiting to reconnect) at least once per second from the waiting loop, never from a timer thread: the
-    counter must stop when the camera's thread is stuck. Increments from several threads are not locked; a lost
-    increment is harmless because the supervisor only asks "did it move".
+    idle (waiting to reconnect) wait with `idle_wait()`, which beats once a second from the waiting thread itself.
+    Never beat from a timer thread: the counter must stop when the camera's thread is stuck. Increments from
+    several threads are not locked; a lost increment is harmless because the supervisor only asks "did it move".
     """
 
     def __init__(self, counters: Any, camera_ids: Sequence[str]) -> None:
@@ -61,6 +64,21 @@ class Heartbeat:
                 self._counters[i] += frames
             return
         self._counters[self._index[camera_id]] += frames
+
+    def idle_wait(self, camera_id: str, stop: threading.Event, timeout_s: float) -> bool:
+        """Wait up to `timeout_s` for `stop`, beating once per `IDLE_BEAT_S`; True if `stop` was set.
+
+        For a camera thread that is legitimately idle (waiting out a reconnect backoff): it shows it is not stuck
+        without pretending to process frames. Use it instead of `stop.wait()` in such waits.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.beat(camera_id)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return stop.is_set()
+            if stop.wait(min(IDLE_BEAT_S, remaining)):
+                return True
 
     def read(self) -> tuple[int, ...]:
         """The counters, in `camera_ids` order (supervisor side)."""

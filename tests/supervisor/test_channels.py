@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import threading
 
 import pytest
 
@@ -39,3 +40,12 @@ def test_report_too_large_for_atomic_write_is_dropped() -> None:
     sink = ReportSink(w)
     assert not sink.put("x" * (MAX_REPORT_BYTES + 1))
     assert sink.dropped == 1 and not r.poll(0)
+
+
+def test_heartbeat_idle_wait_beats_and_stops() -> None:
+    """idle_wait beats while waiting, returns False on timeout and True at once when stop is already set."""
+    hb = Heartbeat(multiprocessing.get_context("spawn").RawArray(ctypes.c_uint64, 1), ["a"])
+    stop = threading.Event()
+    assert hb.idle_wait("a", stop, 0.05) is False and hb.read()[0] >= 1
+    stop.set()
+    assert hb.idle_wait("a", stop, 60.0) is True
