@@ -167,7 +167,7 @@ class SimulatedCamera:
     async def _push_rtsp_state(self) -> None:
         reply = await self._rtsp_call(cmd="state", name=self.spec.name, refuse="rtsp_refuse" in self.faults,
                                       stall="rtsp_stall" in self.faults, freeze="freeze" in self.faults)
-        if reply.get("port"):
+        if reply.get("port", 0) > 0:
             self.ports["rtsp"] = reply["port"]
 
     # -- faults ---------------------------------------------------------------------------------------------
@@ -198,7 +198,9 @@ class SimulatedCamera:
         if not was_down:
             await self.stop(bye=False)
         self.ip = new_ip
-        await self._rtsp_call(cmd="move", name=self.spec.name, address=new_ip, port=self.ports["rtsp"])
+        reply = await self._rtsp_call(cmd="move", name=self.spec.name, address=new_ip, port=self.ports["rtsp"])
+        if reply.get("port", 0) > 0:
+            self.ports["rtsp"] = reply["port"]
         if not was_down:
             await self.start()
 

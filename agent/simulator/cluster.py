@@ -239,7 +239,10 @@ class Cluster:
     def inject(self, name: str, fault: str, **args: Any) -> CameraInfo:
         """Start a fault now. State faults last until clear(); reboot returns once the camera is down."""
         cam = self.camera(name)
-        check_fault_args(f"fault {fault} for {name}", fault, args)
+        try:
+            check_fault_args(f"fault {fault} for {name}", fault, args)
+        except ScenarioError as exc:
+            raise ControlError(str(exc)) from None
         self._run(self._apply(cam, fault, args))
         return self.info(name)
 

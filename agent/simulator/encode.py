@@ -25,7 +25,7 @@ from agent.simulator.scenario import SceneSpec
 
 log = logging.getLogger(__name__)
 
-RENDER_VERSION = 3  # bump when the renderer or encoder settings change, so caches are not reused
+RENDER_VERSION = 4  # bump when the renderer or encoder settings change, so caches are not reused
 SNAPSHOTS_PER_S = 2  # snapshot JPEGs stored per second of loop (the on-screen clock changes every second)
 SNAPSHOT_QUALITY = 80
 CODECS = {"h264": "libx264", "h265": "libx265"}
@@ -75,7 +75,7 @@ def _encoder_options(codec: str, gop: int, role: str) -> dict[str, str]:
     kbps = MAX_KBPS[role]
     if codec == "h264":
         return {"preset": "veryfast", "tune": "zerolatency", "crf": "27",
-                "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:repeat-headers=1:"
+                "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:repeat-headers=1:sliced-threads=0:"
                                f"vbv-maxrate={kbps}:vbv-bufsize={kbps * 2}"}
     return {"preset": "ultrafast", "crf": "30",
             "x265-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:repeat-headers=1:log-level=error:"

@@ -131,8 +131,9 @@ class Camera:
                 caps, chain = "video/x-h264,stream-format=byte-stream,alignment=au", "h264parse ! rtph264pay"
             else:
                 caps, chain = "video/x-h265,stream-format=byte-stream,alignment=au", "h265parse ! rtph265pay"
-            factory.set_launch(f"( appsrc name=src is-live=false format=time caps={caps} ! {chain} name=pay0 pt=96 "
-                               "config-interval=-1 )")
+            # max-buffers: a short queue, so a fault (freeze, stall) reaches the wire within a frame or two.
+            factory.set_launch(f"( appsrc name=src is-live=false format=time max-buffers=3 caps={caps} ! {chain} "
+                               "name=pay0 pt=96 config-interval=-1 )")
             factory.set_shared(True)
             factory.add_role_from_structure(Gst.Structure.from_string(
                 "user, media.factory.access=(boolean)true, media.factory.construct=(boolean)true")[0])
@@ -156,7 +157,11 @@ class Camera:
     def listen(self) -> int:
         if not self.source_id:
             self.source_id = self.server.attach(None)
+            self.server.set_service(str(self.server.get_bound_port()))  # a free port stays ours after a refuse
         return self.server.get_bound_port()
+
+    def port(self) -> int:
+        return self.server.get_bound_port() if self.source_id else 0
 
     def close_listener(self, drop_clients: bool) -> None:
         if self.source_id:
@@ -181,7 +186,7 @@ def handle(cmd: dict) -> dict:
             return {"error": f"camera {cmd['name']} already exists"}
         cam = Camera(cmd)
         CAMERAS[cam.name] = cam
-        return {"ok": True, "port": cam.server.get_bound_port()}
+        return {"ok": True, "port": cam.port()}
     cam = CAMERAS.get(cmd.get("name", ""))
     if cam is None:
         return {"error": f"unknown camera {cmd.get('name')!r}"}
@@ -196,7 +201,7 @@ def handle(cmd: dict) -> dict:
         cam.refuse = refuse
         if was_stalled and not cam.stall:
             cam.resume()
-        return {"ok": True, "port": cam.server.get_bound_port()}
+        return {"ok": True, "port": cam.port()}
     if op == "credentials":
         cam.set_credentials(cmd["username"], cmd["password"])
         return {"ok": True}
