@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 INBOUND_QUEUE_MAX = 256  # commands are rare; a flood beyond this is dropped and counted, never buffered forever
 TEARDOWN_JOIN_S = 5.0  # a wedged paho thread is abandoned after this (the leak is logged and counted)
 OFFLINE_PUBLISH_WAIT_S = 2.0  # clean shutdown: how long the explicit `offline` may take
+FAIL_LOG_EVERY_S = 300.0  # during a long outage: one reminder line per 5 minutes, not one per attempt
 
 CONNECT_ERRORS = (OSError, ssl.SSLError, ValueError)  # DNS, refused, timeout, TLS verification, bad host
 
@@ -98,6 +99,9 @@ class MqttClient:
         self.counters = {"connects": 0, "connect_failures": 0, "disconnects": 0, "watchdog_kicks": 0,
                          "inbound_dropped": 0, "leaked_threads": 0, "manager_errors": 0}
         self.heartbeat = time.monotonic()  # bumped by the connection thread on every attempt
+        self._down_since: float | None = None  # monotonic time of the first failed attempt of this outage
+        self._failures = 0
+        self._last_fail_log = 0.0
         self._threads: list[threading.Thread] = []
         self._retained: dict[str, bytes] = {}  # state topics re-published on every connect (guarded by _lock)
         self._on_connected: list[Callable[[str], None]] = []
@@ -261,23 +265,28 @@ class MqttClient:
         try:
             client.connect(s.host, s.port, keepalive=s.keepalive_s, clean_start=True)
         except CONNECT_ERRORS as e:
-            log.warning("mqtt: cannot connect to %s:%s: %s", s.host, s.port, e)
+            self._failed(logging.WARNING, "cannot connect to %s:%s: %s", s.host, s.port, e)
             return False
         client.loop_start()
         try:
             ok, why, receive_max = client._matthan_connack.get(timeout=s.connect_timeout_s)  # type: ignore[attr-defined]
         except queue.Empty:
-            log.warning("mqtt: %s:%s accepted TCP but sent no CONNACK within %.0f s (hung broker?)",
-                        s.host, s.port, s.connect_timeout_s)
+            self._failed(logging.WARNING, "%s:%s accepted TCP but sent no CONNACK within %.0f s (hung broker?)",
+                         s.host, s.port, s.connect_timeout_s)
             return False
         if not ok:
-            log.error("mqtt: broker %s:%s refused the connection: %s (check username/password and ACL)",
-                      s.host, s.port, why)
+            self._failed(logging.ERROR, "broker %s:%s refused the connection: %s (check username/password and ACL)",
+                         s.host, s.port, why)
             return False
         with self._lock:
             self._client, self._connected_gen, self._session = client, gen, session
         self.counters["connects"] += 1
-        log.info("mqtt: connected to %s:%s (session %s)", s.host, s.port, session)
+        if self._down_since is not None:
+            log.info("mqtt: connected to %s:%s (session %s) after %.0f s and %d failed attempts", s.host, s.port,
+                     session, time.monotonic() - self._down_since, self._failures)
+        else:
+            log.info("mqtt: connected to %s:%s (session %s)", s.host, s.port, session)
+        self._down_since, self._failures = None, 0
         client.publish(self.topics.status(), payloads.agent_status("online", session, time.time(),
                                                                    version=s.version), qos=1, retain=True)
         filters = [(f, SubscribeOptions(qos=q, noLocal=True)) for f, q, _ in self._handlers]
@@ -295,6 +304,19 @@ class MqttClient:
                 log.exception("mqtt: on_connected hook failed")
         return True
 
+    def _failed(self, level: int, fmt: str, *args: object) -> None:
+        """One line at the first failure of an outage and a reminder every FAIL_LOG_EVERY_S; the rest at debug."""
+        now = time.monotonic()
+        if self._down_since is None:
+            self._down_since = now
+        self._failures += 1
+        if self._failures == 1 or now - self._last_fail_log >= FAIL_LOG_EVERY_S:
+            self._last_fail_log = now
+            log.log(level, "mqtt: " + fmt + " (down %.0f s, %d attempts; retrying with backoff)", *args,
+                    now - self._down_since, self._failures)
+        else:
+            log.debug("mqtt: " + fmt, *args)
+
     def _supervise(self, client: paho.Client, gen: int) -> None:
         """Wait for a drop or stop; the watchdog drops a connection whose broker stopped acknowledging."""
         dropped = self._dropped_evt[gen]
@@ -306,9 +328,11 @@ class MqttClient:
                 self.counters["watchdog_kicks"] += 1
                 log.warning("mqtt: no PUBACK for %.0f s on an open connection; dropping it and reconnecting",
                             now - oldest)
-                return
+                break
         if dropped.is_set():
             log.warning("mqtt: connection to %s:%s lost", self.settings.host, self.settings.port)
+        if not self._stop.is_set() and self._down_since is None:
+            self._down_since = time.monotonic()
 
     def _teardown(self, client: paho.Client, gen: int) -> None:
         with self._lock:

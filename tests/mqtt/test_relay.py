@@ -367,3 +367,28 @@ def test_relay_replayed_retained_state_does_not_overwrite_live(broker: Broker, t
     finally:
         agent.stop()
         col.close()
+
+
+def test_client_outage_logged_once_and_recovery_line(broker: Broker, tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """A broker that stays down gives one warning (not one per attempt) and one line when the link comes back."""
+    import logging
+
+    agent = Agent.make(broker, tmp_path).start()
+    try:
+        assert agent.wait_connected()
+        with caplog.at_level(logging.DEBUG, logger="agent.mqtt.client"):
+            broker.stop()
+            deadline = time.monotonic() + 15
+            while agent.client.counters["connect_failures"] < 4 and time.monotonic() < deadline:
+                time.sleep(0.05)  # reconnect attempts follow the client's backoff; poll with a deadline
+            broker.start()
+            deadline = time.monotonic() + 15
+            while agent.client.counters["connects"] < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)  # poll the client's counters with a deadline
+        failures = [r for r in caplog.records if "cannot connect" in r.getMessage() and r.levelno >= logging.WARNING]
+        recovered = [r for r in caplog.records if "failed attempts" in r.getMessage()]
+        assert agent.client.counters["connect_failures"] >= 4
+        assert len(failures) == 1 and len(recovered) == 1
+    finally:
+        agent.stop()
