@@ -140,7 +140,7 @@ class Relay:
             self._thread.join(timeout)
 
     def stats(self) -> dict[str, Any]:
-        return {**self.counters, "inflight": len(self._inflight), "connected": bool(self._gen),
+        return {**self.counters, "inflight": len(self._inflight), "window": self._window, "connected": bool(self._gen),
                 "station_ack_seq": self._station_hw or None}
 
     # ---- the relay thread -------------------------------------------------------------------------------------
