@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--interface", action="append", default=[], metavar="IF",
                         help="probe on this interface (name or IPv4); repeatable; default: all non-loopback")
-    parser.add_argument("--timeout", type=float, default=3.0, metavar="S",
-                        help="seconds to wait for WS-Discovery answers (default 3)")
+    parser.add_argument("--timeout", type=float, default=None, metavar="S",
+                        help="seconds to wait for WS-Discovery answers (default 3, or the config's probe_timeout_s)")
     parser.add_argument("--target", action="append", default=[], metavar="IP",
                         help="also probe and interrogate this address directly (cameras behind multicast-dropping "
                              "wifi); repeatable")
@@ -89,6 +89,7 @@ def _settings_from_config(path: str) -> dict[str, Any]:
         "unicast_targets": tuple(str(t) for t in disc.targets),
         "scan_subnets": tuple(str(s) for s in disc.scan_subnets),
         "scan_rate_per_s": float(disc.scan_rate_per_s),
+        "probe_window_s": float(disc.probe_timeout_s),
         "credentials": tuple(Credential(c.username, c.secret() or "") for c in disc.credentials if c.username),
         "cameras": tuple(cameras),
     }
@@ -118,7 +119,7 @@ def build_settings(args: argparse.Namespace) -> Any:
     kwargs: dict[str, Any] = {
         **base,
         "interfaces": tuple(args.interface) or base.get("interfaces", ()),
-        "probe_window_s": args.timeout,
+        "probe_window_s": args.timeout or base.get("probe_window_s", 3.0),
         "unicast_targets": tuple(dict.fromkeys([*base.get("unicast_targets", ()), *args.target])),
         "scan_subnets": tuple(dict.fromkeys([*base.get("scan_subnets", ()), *args.scan])),
         "credentials": tuple(dict.fromkeys(creds)),

@@ -15,7 +15,8 @@ import logging
 from collections.abc import Callable
 
 from agent.discovery.inventory import Inventory
-from agent.discovery.onvif import AuthBudget, interrogate
+from agent.discovery.onvif import interrogate
+from agent.discovery.policy import AuthBudget
 from agent.discovery.results import Interrogation, WsdEvent, WsdEventKind
 from agent.discovery.service import DiscoveryReport, discover_once
 from agent.discovery.settings import DiscoverySettings
@@ -116,7 +117,7 @@ class DiscoveryManager:
             device = event.device
             if device is None:
                 continue
-            override = self.settings.override_for(device.ip, device.endpoint_uuid)
+            override = self.settings.override_for(device.ip, device.endpoint_uuid, device.name)
             result = await interrogate(device, self.settings, self.budget, override)
             update = self.inventory.update(result.info, configured_name=override.name if override else None)
             self.inventory.save()

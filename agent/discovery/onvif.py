@@ -21,9 +21,8 @@ import asyncio
 import dataclasses
 import datetime as dt
 import logging
-import time
 import weakref
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -32,8 +31,9 @@ import zeep.exceptions
 
 from agent.discovery.inventory import arp_mac
 from agent.discovery.parse import replace_host
+from agent.discovery.policy import AuthBudget, choose_substream, classify_fault
 from agent.discovery.results import Discovered, FailureReason, Interrogation, Profile
-from agent.discovery.settings import AUTH_ATTEMPTS, AUTH_WINDOW_S, CameraOverride, Credential, DiscoverySettings
+from agent.discovery.settings import CameraOverride, Credential, DiscoverySettings
 from agent.logsetup import camera_logger
 from agent.models import CameraInfo
 
@@ -48,6 +48,7 @@ for _h in logging.getLogger().handlers:
     if _h not in _root_handlers:
         logging.getLogger().removeHandler(_h)
 
+__all__ = ["AuthBudget", "choose_substream", "classify_fault", "interrogate", "interrogate_all", "warm_up"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -69,45 +70,6 @@ NS_DEVICE = SERVICES["devicemgmt"]["ns"]
 NS_MEDIA = SERVICES["media"]["ns"]
 NS_EVENTS = SERVICES["events"]["ns"]
 NS_PULLPOINT_SUB = f"{NS_EVENTS}/PullPointSubscription"
-_AUTH_WORDS = ("notauthorized", "not authorized", "failedauthentication", "unauthorized", "authority", "auth")
-_CLOCK_WORDS = ("messageexpired", "expired", "timestamp", "created")
-_PREFERRED_ENCODING = {"H264": 0, "H265": 1, "MPEG4": 2, "JPEG": 3}
-
-
-class AuthBudget:
-    """At most `attempts` credential attempts per camera per `window_s`, shared by every interrogation.
-
-    A success clears the camera's count (camera firmwares reset their failure counter on a good login).
-    """
-
-    def __init__(self, attempts: int = AUTH_ATTEMPTS, window_s: float = AUTH_WINDOW_S) -> None:
-        self.attempts = attempts
-        self.window_s = window_s
-        self._tries: dict[str, list[float]] = {}
-
-    def _recent(self, key: str, now: float) -> list[float]:
-        recent = [t for t in self._tries.get(key, []) if now - t < self.window_s]
-        self._tries[key] = recent
-        return recent
-
-    def remaining(self, key: str, now: float | None = None) -> int:
-        return max(0, self.attempts - len(self._recent(key, time.monotonic() if now is None else now)))
-
-    def take(self, key: str, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        recent = self._recent(key, now)
-        if len(recent) >= self.attempts:
-            return False
-        recent.append(now)
-        return True
-
-    def retry_after_s(self, key: str, now: float | None = None) -> float:
-        now = time.monotonic() if now is None else now
-        recent = self._recent(key, now)
-        return 0.0 if len(recent) < self.attempts else self.window_s - (now - recent[0])
-
-    def succeeded(self, key: str) -> None:
-        self._tries.pop(key, None)
 
 
 class _Camera(ONVIFCamera):
@@ -168,42 +130,6 @@ def _get(obj: Any, *path: str) -> Any:
 def _str(value: Any) -> str | None:
     text = str(value).strip() if value is not None else ""
     return text or None
-
-
-def classify_fault(exc: BaseException) -> FailureReason:
-    """Map a failed call to the reason the installer sees."""
-    if isinstance(exc, TimeoutError):
-        return FailureReason.TIMEOUT
-    if isinstance(exc, zeep.exceptions.TransportError):
-        return FailureReason.AUTH_FAILED if exc.status_code in (401, 403) else FailureReason.NO_ONVIF_ANSWER
-    if isinstance(exc, zeep.exceptions.Fault):
-        text = " ".join(str(x) for x in (exc.message, exc.code, exc.subcodes, exc.detail) if x).lower()
-        if any(word in text for word in _CLOCK_WORDS) and "auth" not in text.replace("authority", ""):
-            return FailureReason.CLOCK_SKEW
-        if any(word in text for word in _AUTH_WORDS):
-            return FailureReason.AUTH_FAILED
-        return FailureReason.UNSUPPORTED
-    if isinstance(exc, (*NETWORK_ERRORS, zeep.exceptions.XMLSyntaxError, zeep.exceptions.XMLParseError)):
-        return FailureReason.NO_ONVIF_ANSWER
-    return FailureReason.UNSUPPORTED
-
-
-def choose_substream(profiles: Sequence[Profile], min_width: int, token: str | None = None) -> Profile | None:
-    """The profile to watch: the forced token, else the smallest at least `min_width` wide, else the largest.
-
-    Ties go to H.264 (cheapest to decode on a Pi). Profiles without a resolution come last.
-    """
-    if token:
-        for p in profiles:
-            if p.token == token:
-                return p
-    sized = [p for p in profiles if p.width]
-    wide = [p for p in sized if (p.width or 0) >= min_width]
-    if wide:
-        return min(wide, key=lambda p: (p.width, _PREFERRED_ENCODING.get((p.encoding or "").upper(), 9)))
-    if sized:
-        return max(sized, key=lambda p: (p.width, -_PREFERRED_ENCODING.get((p.encoding or "").upper(), 9)))
-    return profiles[0] if profiles else None
 
 
 class _Failed(Exception):
@@ -480,6 +406,6 @@ async def interrogate_all(
 
     async def one(dev: Discovered) -> Interrogation:
         async with sem:
-            return await interrogate(dev, settings, budget, settings.override_for(dev.ip, dev.endpoint_uuid))
+            return await interrogate(dev, settings, budget, settings.override_for(dev.ip, dev.endpoint_uuid, dev.name))
 
     return list(await asyncio.gather(*(one(d) for d in devices)))

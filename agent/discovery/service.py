@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from agent.discovery.inventory import Inventory, InventoryUpdate
-from agent.discovery.onvif import AuthBudget, interrogate_all
+from agent.discovery.onvif import interrogate_all
+from agent.discovery.policy import AuthBudget
 from agent.discovery.results import Discovered, FailureReason, Interrogation, Via
 from agent.discovery.scan import ScanHit, scan_subnet
 from agent.discovery.settings import DiscoverySettings
@@ -106,7 +107,7 @@ async def discover_once(
     named: list[Interrogation] = []
     changes: list[IpChange] = []
     for row in rows:
-        override = settings.override_for(row.info.ip, row.info.endpoint_uuid)
+        override = settings.override_for(row.info.ip, row.info.endpoint_uuid, row.info.name)
         update: InventoryUpdate = inventory.update(row.info, configured_name=override.name if override else None)
         if update.ip_changed_from:
             changes.append(IpChange(update.entry.camera_id, update.ip_changed_from, row.info.ip or ""))

@@ -93,8 +93,9 @@ class DiscoverySettings:
         for ip in self.unicast_targets:
             ipaddress.IPv4Address(ip)
 
-    def override_for(self, ip: str | None, endpoint_uuid: str | None) -> CameraOverride | None:
-        """The configured entry for a camera: by endpoint uuid first (survives DHCP), then by IP."""
+    def override_for(self, ip: str | None, endpoint_uuid: str | None, name: str | None = None) -> CameraOverride | None:
+        """The configured entry for a camera: by endpoint uuid first (survives DHCP), then by IP, then by the
+        ONVIF name scope (an entry with only a name matches the camera announcing that name)."""
         if endpoint_uuid:
             for cam in self.cameras:
                 if cam.endpoint_uuid and cam.endpoint_uuid.lower() == endpoint_uuid.lower():
@@ -102,6 +103,13 @@ class DiscoverySettings:
         if ip:
             for cam in self.cameras:
                 if cam.ip == ip and not cam.endpoint_uuid:
+                    return cam
+        if name:
+            from agent.discovery.inventory import slugify  # "Ngã ba" announced, "nga-ba" configured
+
+            wanted = {name.lower(), slugify(name)}
+            for cam in self.cameras:
+                if cam.name and not cam.ip and not cam.endpoint_uuid and cam.name.lower() in wanted:
                     return cam
         return None
 

@@ -105,3 +105,17 @@ def test_cli_discover_unknown_interface_is_usage_error() -> None:
     proc = subprocess.run([sys.executable, "-m", "agent", "discover", "--interface", "nosuch0", "--timeout", "0.1"],
                           capture_output=True, text=True, cwd=REPO, timeout=60)
     assert proc.returncode == 64 and "no IPv4 interface named 'nosuch0'" in proc.stderr
+
+
+def test_cli_discover_settings_from_config(tmp_path: Path) -> None:
+    """--config maps the agent's discovery section and camera entries (with their credentials) onto settings."""
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text((REPO / "config" / "agent.example.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    cfg.chmod(0o600)
+    s = build_settings(build_parser().parse_args(["--config", str(cfg), "discover", "--target", "198.18.0.99"]))
+    assert s.unicast_targets == ("192.168.1.64", "198.18.0.99") and s.probe_window_s == 3.0
+    assert [c.user for c in s.credentials] == ["admin"]
+    by_ip = s.override_for("192.168.1.64", None)
+    assert by_ip is not None and by_ip.name == "cho" and by_ip.credential is not None
+    by_name = s.override_for("10.9.9.9", None, "Ngã ba")
+    assert by_name is not None and by_name.name == "nga-ba"

@@ -18,7 +18,7 @@ import pytest
 
 from agent.discovery.inventory import Inventory
 from agent.discovery.manager import DiscoveryManager
-from agent.discovery.onvif import AuthBudget
+from agent.discovery.policy import AuthBudget
 from agent.discovery.results import FailureReason, Interrogation, Via, WsdEvent, WsdEventKind
 from agent.discovery.service import DiscoveryReport, discover_once
 from agent.discovery.settings import Credential, DiscoverySettings

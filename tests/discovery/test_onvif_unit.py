@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zeep.exceptions
 
-from agent.discovery.onvif import AuthBudget, choose_substream, classify_fault
+from agent.discovery.policy import AuthBudget, choose_substream, classify_fault
 from agent.discovery.results import FailureReason, Profile
 
 MAIN = Profile("main", "main", 1920, 1080, "H265")

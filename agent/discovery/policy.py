@@ -1,0 +1,92 @@
+"""Pure decisions of interrogation: the credential budget, which profile to watch, and what a failure means.
+
+No I/O here, so each rule is unit-tested on its own (tests/discovery/test_onvif_unit.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import aiohttp
+import zeep.exceptions
+
+from agent.discovery.results import FailureReason, Profile
+from agent.discovery.settings import AUTH_ATTEMPTS, AUTH_WINDOW_S
+
+_AUTH_WORDS = ("notauthorized", "not authorized", "failedauthentication", "unauthorized", "authority", "auth")
+_CLOCK_WORDS = ("messageexpired", "expired", "timestamp", "created")
+_PREFERRED_ENCODING = {"H264": 0, "H265": 1, "MPEG4": 2, "JPEG": 3}
+_NETWORK_ERRORS = (aiohttp.ClientError, OSError)
+
+
+class AuthBudget:
+    """At most `attempts` credential attempts per camera per `window_s`, shared by every interrogation.
+
+    A success clears the camera's count (camera firmwares reset their failure counter on a good login).
+    """
+
+    def __init__(self, attempts: int = AUTH_ATTEMPTS, window_s: float = AUTH_WINDOW_S) -> None:
+        self.attempts = attempts
+        self.window_s = window_s
+        self._tries: dict[str, list[float]] = {}
+
+    def _recent(self, key: str, now: float) -> list[float]:
+        recent = [t for t in self._tries.get(key, []) if now - t < self.window_s]
+        self._tries[key] = recent
+        return recent
+
+    def remaining(self, key: str, now: float | None = None) -> int:
+        return max(0, self.attempts - len(self._recent(key, time.monotonic() if now is None else now)))
+
+    def take(self, key: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        recent = self._recent(key, now)
+        if len(recent) >= self.attempts:
+            return False
+        recent.append(now)
+        return True
+
+    def retry_after_s(self, key: str, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        recent = self._recent(key, now)
+        return 0.0 if len(recent) < self.attempts else self.window_s - (now - recent[0])
+
+    def succeeded(self, key: str) -> None:
+        self._tries.pop(key, None)
+
+
+def classify_fault(exc: BaseException) -> FailureReason:
+    """Map a failed call to the reason the installer sees."""
+    if isinstance(exc, TimeoutError):
+        return FailureReason.TIMEOUT
+    if isinstance(exc, zeep.exceptions.TransportError):
+        return FailureReason.AUTH_FAILED if exc.status_code in (401, 403) else FailureReason.NO_ONVIF_ANSWER
+    if isinstance(exc, zeep.exceptions.Fault):
+        text = " ".join(str(x) for x in (exc.message, exc.code, exc.subcodes, exc.detail) if x).lower()
+        if any(word in text for word in _CLOCK_WORDS) and "auth" not in text.replace("authority", ""):
+            return FailureReason.CLOCK_SKEW
+        if any(word in text for word in _AUTH_WORDS):
+            return FailureReason.AUTH_FAILED
+        return FailureReason.UNSUPPORTED
+    if isinstance(exc, (*_NETWORK_ERRORS, zeep.exceptions.XMLSyntaxError, zeep.exceptions.XMLParseError)):
+        return FailureReason.NO_ONVIF_ANSWER
+    return FailureReason.UNSUPPORTED
+
+
+def choose_substream(profiles: Sequence[Profile], min_width: int, token: str | None = None) -> Profile | None:
+    """The profile to watch: the forced token, else the smallest at least `min_width` wide, else the largest.
+
+    Ties go to H.264 (cheapest to decode on a Pi). Profiles without a resolution come last.
+    """
+    if token:
+        for p in profiles:
+            if p.token == token:
+                return p
+    sized = [p for p in profiles if p.width]
+    wide = [p for p in sized if (p.width or 0) >= min_width]
+    if wide:
+        return min(wide, key=lambda p: (p.width, _PREFERRED_ENCODING.get((p.encoding or "").upper(), 9)))
+    if sized:
+        return max(sized, key=lambda p: (p.width, -_PREFERRED_ENCODING.get((p.encoding or "").upper(), 9)))
+    return profiles[0] if profiles else None
