@@ -38,8 +38,9 @@ class Agent:
     relay: Relay
 
     @classmethod
-    def make(cls, broker: Broker, state: Path, relay: RelaySettings | None = None, **mqtt_kw: Any) -> Agent:
-        ob = Outbox(state / "outbox.sqlite3", agent_id="agent1")
+    def make(cls, broker: Broker, state: Path, relay: RelaySettings | None = None, *,
+             outbox_kw: dict[str, Any] | None = None, **mqtt_kw: Any) -> Agent:
+        ob = Outbox(state / "outbox.sqlite3", agent_id="agent1", **(outbox_kw or {}))
         client = MqttClient(mqtt_settings(broker, **mqtt_kw))
         return cls(ob, client, Relay(ob, client, relay or RelaySettings()))
 

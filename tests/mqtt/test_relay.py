@@ -392,3 +392,21 @@ def test_client_outage_logged_once_and_recovery_line(broker: Broker, tmp_path: P
         assert len(failures) == 1 and len(recovered) == 1
     finally:
         agent.stop()
+
+
+def test_relay_gap_record_published(broker: Broker, tmp_path: Path) -> None:
+    """When the outbox evicted rows while offline, the station receives a gap message saying what was dropped."""
+    col = Collector(broker, f"{PREFIX}/#")
+    agent = Agent.make(broker, tmp_path, outbox_kw={"max_rows": 20})
+    agent.outbox.put_many([Record(f"{PREFIX}/health", b"{}", Priority.HEALTH) for _ in range(10)])
+    kept = [agent.outbox.put_many(records.motion_event(agent.topics, _event(i)))[0] for i in range(15)]
+    agent.start()
+    try:
+        assert wait_all(col, kept, 10)
+        assert col.wait_for(lambda m: any(x.topic == f"{PREFIX}/gap" for x in m), 10)
+        gap = json.loads(next(x for x in col.messages if x.topic == f"{PREFIX}/gap").payload)
+        assert gap["schema"] == "matthan/gap/1" and gap["dropped"] == {"health": 6} and gap["rows"] == 6
+        assert gap["historical"] is True and gap["msg_id"].startswith("agent1-")
+    finally:
+        agent.stop()
+        col.close()
