@@ -15,6 +15,7 @@ network namespace is per thread on Linux, and a socket keeps the namespace it wa
 
 from __future__ import annotations
 
+import concurrent.futures
 import ctypes
 import ipaddress
 import os
@@ -108,6 +109,7 @@ class Lan:
     camera_ips: list[str] = field(default_factory=list)
     _procs: list[subprocess.Popen[Any]] = field(default_factory=list)
     _created: list[str] = field(default_factory=list)
+    _executors: dict[str, concurrent.futures.ThreadPoolExecutor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         base = f"{NAME_PREFIX}{os.getpid()}-{self.tag}"
@@ -152,6 +154,9 @@ class Lan:
                 proc.kill()
                 proc.wait(timeout=5)
         self._procs.clear()
+        for executor in self._executors.values():
+            executor.shutdown(wait=True, cancel_futures=True)
+        self._executors.clear()
         for ns in reversed(self._created):
             _ip("netns", "del", ns, check=False)
         self._created.clear()
@@ -220,6 +225,21 @@ class Lan:
         if "error" in box:
             raise box["error"]
         return box["result"]
+
+    def run_in(self, ns: str, fn: Callable[..., T], *args: Any, timeout: float = 120.0) -> T:
+        """Run `fn` on this LAN's long-lived thread for `ns` and return its result.
+
+        Use this (not `call`) to start processes that must outlive the call: a child started with
+        PR_SET_PDEATHSIG is killed when the *thread* that created it exits, and `call`'s thread exits at once.
+        Children inherit the creating thread's namespace, so what `fn` starts lives in `ns`.
+        """
+        executor = self._executors.get(ns)
+        if executor is None:
+            executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"netns-{ns}", initializer=enter_netns_current_thread,
+                initargs=(ns,))
+            self._executors[ns] = executor
+        return executor.submit(fn, *args).result(timeout)
 
     def start_thread(self, ns: str, fn: Callable[..., Any], *args: Any, name: str = "") -> threading.Thread:
         """Start a daemon thread that joins `ns` and runs `fn(*args)`; the caller stops it through its own means."""

@@ -1,0 +1,243 @@
+"""A whole village site for end-to-end tests: simulated cameras, a broker, the agent and a station subscriber.
+
+Layout (agent/simulator/netns.py): the cameras live in the camera namespace; the broker, the agent and the station
+live in the agent namespace. They are started from a thread that joined the agent namespace, and processes inherit
+their creator thread's network namespace, so everything talks over the veth cable and WS-Discovery multicast never
+leaves the namespaces.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+
+from agent.simulator.netns import Lan
+from tests.rig.broker import Broker
+
+PREFIX = "matthan/v1/xa-e2e/pi-e2e"
+STATION = Path(__file__).with_name("station.py")
+
+
+@dataclass
+class Message:
+    t: float
+    topic: str
+    retain: bool
+    text: str | None
+    raw: bytes
+
+    @property
+    def json(self) -> dict[str, Any]:
+        assert self.text is not None, f"{self.topic} has a binary payload"
+        return json.loads(self.text)
+
+    def sub(self) -> str:
+        """The topic below the agent's prefix, e.g. 'cameras/cam-a/status'."""
+        return self.topic[len(PREFIX) + 1:] if self.topic.startswith(PREFIX + "/") else self.topic
+
+
+@dataclass
+class Site:
+    lan: Lan
+    workdir: Path
+    cluster: Any = None
+    broker: Broker | None = None
+    station: subprocess.Popen[bytes] | None = None
+    agent: subprocess.Popen[bytes] | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "agent.yaml"
+
+    @property
+    def station_file(self) -> Path:
+        return self.workdir / "station.jsonl"
+
+    @property
+    def agent_log(self) -> Path:
+        return self.workdir / "agent.log"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.workdir / "state"
+
+    # -- starting things -------------------------------------------------------------------------------------
+    def in_agent_ns(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return self.lan.run_in(self.lan.agent_ns, fn, *args)
+
+    def start_broker(self) -> Broker:
+        self.broker = Broker(self.workdir / "broker")
+        self.in_agent_ns(self.broker.start)
+        return self.broker
+
+    def restart_broker(self) -> None:
+        assert self.broker is not None
+        self.in_agent_ns(self.broker.start)
+
+    def start_station(self) -> None:
+        assert self.broker is not None
+        argv = [sys.executable, str(STATION), self.broker.host, str(self.broker.port), PREFIX, str(self.station_file)]
+        self.station = self.in_agent_ns(lambda: subprocess.Popen(argv, start_new_session=True))
+
+    def write_config(self, **overrides: Any) -> None:
+        assert self.broker is not None
+        cfg: dict[str, Any] = {
+            "site_id": "xa-e2e",
+            "agent_id": "pi-e2e",
+            "mqtt": {"host": self.broker.host, "port": self.broker.port, "keepalive": 10},
+            "discovery": {"interfaces": ["lan0"], "interval_s": 30, "probe_timeout_s": 2,
+                          "credentials": [{"username": "admin", "password": "matthan123"}]},
+            "motion": {"decode_mode": "adaptive"},
+            "storage": {"state_dir": str(self.state_dir)},
+            "health": {"interval_s": 10},
+            "workers": {"count": 2},
+        }
+        for key, value in overrides.items():
+            cfg[key] = value
+        self.config = cfg
+        self.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+    def start_agent(self) -> subprocess.Popen[bytes]:
+        argv = [sys.executable, "-m", "agent", "--log-level", "INFO", "--config", str(self.config_path), "run"]
+
+        def spawn() -> subprocess.Popen[bytes]:
+            log = open(self.agent_log, "ab")  # noqa: SIM115 - handed to the child
+            try:
+                return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            finally:
+                log.close()
+
+        self.agent = self.in_agent_ns(spawn)
+        return self.agent
+
+    def stop_agent(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+        if self.agent is None:
+            return None
+        if self.agent.poll() is None:
+            self.agent.send_signal(sig)
+        try:
+            return self.agent.wait(timeout)
+        finally:
+            if self.agent.poll() is None:
+                _kill_tree(self.agent.pid)
+
+    def close(self) -> None:
+        if self.agent is not None and self.agent.poll() is None:
+            _kill_tree(self.agent.pid)
+        for proc in (self.station,):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(5)
+        if self.broker is not None:
+            self.broker.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+    # -- what the station saw ----------------------------------------------------------------------------------
+    def messages(self) -> list[Message]:
+        if not self.station_file.exists():
+            return []
+        out = []
+        for line in self.station_file.read_text().splitlines():
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            raw = base64.b64decode(rec["b64"]) if "b64" in rec else rec["text"].encode()
+            out.append(Message(rec["t"], rec["topic"], rec["retain"], rec.get("text"), raw))
+        return out
+
+    def latest_status(self) -> dict[str, dict[str, Any]]:
+        """camera id -> its latest status payload."""
+        latest: dict[str, dict[str, Any]] = {}
+        for m in self.messages():
+            parts = m.sub().split("/")
+            if len(parts) == 3 and parts[0] == "cameras" and parts[2] == "status" and m.text:
+                latest[parts[1]] = m.json
+        return latest
+
+    def events(self) -> list[dict[str, Any]]:
+        return [m.json for m in self.messages() if m.sub() == "events/motion"]
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            if self.agent is not None and self.agent.poll() is not None:
+                raise AssertionError(f"the agent exited ({self.agent.returncode}) while waiting for {what}:\n"
+                                     + self.log_tail())
+            time.sleep(0.5)  # polling the station's file, bounded by the deadline
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{self.log_tail()}")
+
+    def log_tail(self, n: int = 40) -> str:
+        if not self.agent_log.exists():
+            return "(no agent log)"
+        return "\n".join(self.agent_log.read_text(errors="replace").splitlines()[-n:])
+
+    def worker_pids(self) -> dict[int, str]:
+        """pid -> process title of the agent's camera worker processes."""
+        assert self.agent is not None
+        out = {}
+        for child in psutil.Process(self.agent.pid).children(recursive=True):
+            try:
+                cmd = " ".join(child.cmdline())
+            except psutil.Error:
+                continue
+            if "multiprocessing" in cmd or "worker" in cmd:
+                out[child.pid] = cmd
+        return out
+
+
+def _kill_tree(pid: int) -> None:
+    try:
+        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.send_signal(signal.SIGKILL)
+    psutil.wait_procs(procs, timeout=5)
+
+
+def crossings(info: Any, since: float, until: float) -> list[tuple[float, float]]:
+    """Wall-clock intervals in [since, until] during which a scripted actor moves on camera `info`."""
+    gt = info.ground_truth
+    loop = gt["loop_s"]
+    base = info.anchor  # wall time of this camera's loop time 0 (its phase included)
+    out = []
+    k = int((since - base) // loop) - 1
+    while base + k * loop <= until:
+        for actor in gt["actors"]:
+            a, b = actor["moving"]
+            start, end = base + k * loop + a, base + k * loop + b
+            if start >= since and end <= until:
+                out.append((start, end))
+        k += 1
+    return sorted(out)
+
+
+def iter_lines(path: Path) -> Iterator[str]:
+    if path.exists():
+        yield from path.read_text(errors="replace").splitlines()
+
+
+def environment_ok() -> str | None:
+    """None when this machine can run the end-to-end tests, else why not."""
+    if os.geteuid() != 0:
+        return "end-to-end tests need root for network namespaces"
+    return None

@@ -1,0 +1,68 @@
+"""A station-side subscriber for the end-to-end tests: a separate process, as the real station is.
+
+Persistent MQTT v5 session (clean_start=False, long expiry), QoS 1, everything under the agent's prefix; one JSON
+line per message, flushed at once, so a test can read the file while this runs:
+{"t": receive time, "topic": ..., "retain": bool, "text": utf-8 payload} or {"b64": ...} for binary payloads.
+
+    python tests/e2e/station.py HOST PORT PREFIX OUTFILE
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+import sys
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+
+def main() -> int:
+    host, port, prefix, outfile = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    out = open(outfile, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - kept open for the process's life
+    lock = threading.Lock()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def on_connect(client, userdata, flags, reason, props):  # type: ignore[no-untyped-def]
+        if not reason.is_failure:
+            client.subscribe(f"{prefix}/#", qos=1)
+
+    def on_message(client, userdata, msg):  # type: ignore[no-untyped-def]
+        rec = {"t": time.time(), "topic": msg.topic, "retain": bool(msg.retain)}
+        try:
+            rec["text"] = msg.payload.decode("utf-8")
+        except UnicodeDecodeError:
+            rec["b64"] = base64.b64encode(msg.payload).decode()
+        with lock:
+            out.write(json.dumps(rec) + "\n")
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="e2e-station", protocol=mqtt.MQTTv5)
+    client.on_connect = on_connect
+    client.on_message = on_message
+    client.reconnect_delay_set(0.2, 2)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            client.connect(host, port, keepalive=10, clean_start=False, properties=props)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)  # the broker is starting; bounded by the deadline
+    client.loop_start()
+    stop.wait()
+    client.loop_stop()
+    client.disconnect()
+    out.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
