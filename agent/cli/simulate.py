@@ -39,7 +39,7 @@ def _describe(cluster: object, as_json: bool) -> str:
         return json.dumps([{"name": i.name, "ip": i.ip, "onvif_port": i.onvif_port, "rtsp_port": i.rtsp_port,
                             "wsd_port": i.wsd_port, "username": i.username, "password": i.password,
                             "endpoint": i.endpoint, "xaddr": i.xaddr, "main_uri": i.main_uri, "sub_uri": i.sub_uri,
-                            "snapshot_uri": i.snapshot_uri, "quirks": sorted(i.quirks)} for i in infos], indent=1)
+                            "snapshot_uri": i.snapshot_uri, "quirks": sorted(i.quirks)} for i in infos])
     lines = [f"{'camera':<12} {'device service':<44} {'WS-Discovery':<22} substream"]
     for i in infos:
         lines.append(f"{i.name:<12} {i.xaddr:<44} {i.ip + ':' + str(i.wsd_port):<22} {i.sub_uri}")
