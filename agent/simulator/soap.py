@@ -37,7 +37,8 @@ ENVELOPE_NS = (
     'xmlns:wstop="http://docs.oasis-open.org/wsn/t-1" '
     'xmlns:tns1="http://www.onvif.org/ver10/topics" '
     'xmlns:wsa="http://www.w3.org/2005/08/addressing" '
-    'xmlns:ter="http://www.onvif.org/ver10/error"'
+    'xmlns:ter="http://www.onvif.org/ver10/error" '
+    'xmlns:wsrf-rw="http://docs.oasis-open.org/wsrf/rw-2"'
 )
 
 

@@ -22,7 +22,7 @@ from agent.simulator.scenario import parse_scenario
 from tests.simulator.conftest import unicast_probe
 from tests.simulator.test_netns import NVT
 
-pytestmark = [pytest.mark.netns, pytest.mark.rtsp, pytest.mark.slow]
+pytestmark = [pytest.mark.netns, pytest.mark.rtsp]
 
 QUIRKY = {"q-wrong": "wrong_host", "q-nowrap": "no_probe_matches_wrapper", "q-space": "unescaped_scope_space",
           "q-dup": "duplicate_probe_match", "q-nohello": "no_hello", "q-nopull": "no_pullpoint",
