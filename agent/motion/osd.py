@@ -44,6 +44,9 @@ class OsdLearner:
         self._last_ts = 0.0
         self._hits = np.zeros((WINDOW, 2, self._band, w), np.bool_)
         self._moving = np.zeros((WINDOW, 2, self._band, w), np.bool_)
+        # Running sums over the window, updated per sample instead of re-summing the window every second.
+        self._hit_count = np.zeros((2, self._band, w), np.uint8)
+        self._moving_count = np.zeros((2, self._band, w), np.uint8)
         self._pending_pair = False  # the frame after a sample is compared with the sample
         self._history: list[np.ndarray] = []  # the last WINDOW + 1 judgements
         self._n = 0
@@ -74,20 +77,26 @@ class OsdLearner:
             self._pending_pair = False
             if self._last is not None and 0 < ts - self._last_ts <= PAIR_MAX_GAP_S:
                 moving = np.abs(self._bands(y).astype(np.int16) - self._last) > STEP_LEVELS
-                self._moving[(self._n - 1) % WINDOW] = moving
+                slot = (self._n - 1) % WINDOW
+                self._moving_count += moving & ~self._moving[slot]
+                self._moving[slot] |= moving
             return False
         if self._last is not None and ts - self._last_ts < SAMPLE_INTERVAL_S:
             return False
         self._pending_pair = True
-        self._moving[self._n % WINDOW] = False
+        slot = self._n % WINDOW
+        self._moving_count -= self._moving[slot]
+        self._moving[slot] = False
         bands = self._bands(y).astype(np.int16)
         if self._last is not None:
-            self._hits[self._n % WINDOW] = np.abs(bands - self._last) > STEP_LEVELS
+            self._hit_count -= self._hits[slot]
+            self._hits[slot] = np.abs(bands - self._last) > STEP_LEVELS
+            self._hit_count += self._hits[slot]
             self._n += 1
         self._last, self._last_ts = bands, ts
         if self._n < WINDOW:
             return False
-        clock = (self._hits.sum(axis=0) >= NEEDED) & (self._moving.sum(axis=0) < MOVING_LIMIT)
+        clock = (self._hit_count >= NEEDED) & (self._moving_count < MOVING_LIMIT)
         # A clock ticks for ever: the same pixels must qualify in judgements a whole window apart.
         self._history.append(clock)
         if len(self._history) <= WINDOW:
