@@ -259,6 +259,10 @@ async def _measure_clock(device: Discovered, timeout: float, state: dict[str, An
         reply = await _call(devmgmt.authless_GetSystemDateAndTime(), timeout)
     except zeep.exceptions.Fault:
         return None  # this camera wants auth even for its clock (allowed, though the spec says otherwise)
+    except zeep.exceptions.TransportError as exc:
+        if exc.status_code in (401, 403):
+            return None  # quirk: some Hikvision firmwares demand HTTP digest auth for every call, this one too
+        raise _Failed(FailureReason.NO_ONVIF_ANSWER, f"GetSystemDateAndTime: HTTP {exc.status_code}") from None
     except CLOCK_ERRORS as exc:
         raise _Failed(classify_fault(exc) if isinstance(exc, TimeoutError) else FailureReason.NO_ONVIF_ANSWER,
                       f"GetSystemDateAndTime: {_short(exc)}") from None
