@@ -67,6 +67,12 @@ class CameraInfo:
     anchor: float  # wall time at which this camera's loop time is 0
     ground_truth: dict[str, Any]  # see scene.ground_truth(); periodic in ground_truth["loop_s"]
 
+    def truth_between(self, since: float, until: float) -> list[dict[str, Any]]:
+        """Actor crossings and light/IR events overlapping [since, until) in Unix seconds (see scene.wall_intervals)."""
+        from agent.simulator.scene import wall_intervals
+
+        return wall_intervals(self.ground_truth, self.anchor, since, until)
+
     def rtsp_uri(self, role: str = "sub", *, with_credentials: bool = False) -> str:
         uri = self.main_uri if role == "main" else self.sub_uri
         if with_credentials:

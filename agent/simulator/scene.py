@@ -219,3 +219,25 @@ def moving_at(scene: SceneSpec, t: float) -> bool:
     """True while any actor moves at loop time t (drives the camera's own motion events)."""
     t %= scene.loop_s
     return any(a.start_s <= t < a.start_s + a.duration_s for a in scene.actors)
+
+
+def wall_intervals(gt: dict[str, Any], anchor: float, since: float, until: float) -> list[dict[str, Any]]:
+    """Ground truth unrolled onto the wall clock: every actor crossing and global event overlapping [since, until).
+
+    `anchor` is the camera's CameraInfo.anchor (wall time of loop time 0). Each item: {"kind": "actor" or the
+    event kind, "name", "start", "end"} in Unix seconds. Drift and sway last the whole loop and are left out.
+    """
+    loop = float(gt["loop_s"])
+    items = [("actor", a["name"], *a["moving"]) for a in gt["actors"]]
+    items += [(e["kind"], e["kind"], e["start_s"], e["end_s"]) for e in gt["events"]
+              if e["kind"] in ("light_step", "ir_night")]
+    out = []
+    first = math.floor((since - anchor) / loop) - 1
+    last = math.floor((until - anchor) / loop) + 1
+    for k in range(first, last + 1):
+        base = anchor + k * loop
+        for kind, name, start, end in items:
+            s, e = base + start, base + end
+            if e > since and s < until:
+                out.append({"kind": kind, "name": name, "start": s, "end": e})
+    return sorted(out, key=lambda i: i["start"])

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import aiohttp
 import av
@@ -171,3 +172,20 @@ def test_fault_control_errors_are_clear(make_cluster: Callable[..., Cluster]) ->
     with pytest.raises(ControlError, match="cannot be cleared"):
         cluster.clear("cam01", "reboot")
     assert cluster.info("cam01").faults == frozenset()
+
+
+def test_fault_control_socket_applies_and_refuses(make_cluster: Callable[..., Cluster], tmp_path: Path) -> None:
+    """The unix-socket control channel starts and clears faults, and answers bad input with an error line."""
+    from agent.simulator.control import ControlServer, send_control
+
+    cluster = make_cluster(scenario(1))
+    path = str(tmp_path / "sim.sock")
+    server = ControlServer(cluster, path)
+    try:
+        assert send_control(path, {"camera": "cam01", "fault": "freeze"})["faults"] == ["freeze"]
+        assert send_control(path, {"camera": "cam01", "fault": "freeze", "clear": True})["faults"] == []
+        assert "unknown camera" in send_control(path, {"camera": "x", "fault": "freeze"})["error"]
+        assert "unknown key" in send_control(path, {"camera": "cam01", "fault": "freeze", "when": 3})["error"]
+        assert send_control(path, {"list": True})["cameras"][0]["name"] == "cam01"
+    finally:
+        server.close()
