@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", action="append", default=[], metavar="IP",
                         help="also probe and interrogate this address directly (cameras behind multicast-dropping "
                              "wifi); repeatable")
+    parser.add_argument("--no-multicast", action="store_true",
+                        help="unicast probes to --target only (a target may be IP:port, e.g. the loopback simulator)")
     parser.add_argument("--scan", action="append", default=[], metavar="CIDR",
                         help="also scan this subnet (at most a /24) for cameras that ignore WS-Discovery")
     parser.add_argument("--user", help="ONVIF user name to try")
@@ -114,6 +116,8 @@ def build_settings(args: argparse.Namespace) -> Any:
     if args.credentials_file:
         creds += _credentials_from_file(args.credentials_file)
     SECRETS.add(c.password for c in creds)
+    if args.no_multicast and not args.target and not base.get("unicast_targets"):
+        raise ValueError("--no-multicast needs at least one --target")
     if args.save and not args.state_dir:
         raise ValueError("--save needs --state-dir")
     kwargs: dict[str, Any] = {
@@ -124,6 +128,7 @@ def build_settings(args: argparse.Namespace) -> Any:
         "scan_subnets": tuple(dict.fromkeys([*base.get("scan_subnets", ()), *args.scan])),
         "credentials": tuple(dict.fromkeys(creds)),
         "check_events": not args.no_events,
+        "multicast": not args.no_multicast,
         "listen_hello": False,
     }
     if args.min_width:

@@ -75,11 +75,13 @@ async def discover_once(
     the rows. Saves the inventory when it has a path."""
     started = time.monotonic()
     inventory = inventory if inventory is not None else Inventory()
-    ifaces = tuple(interfaces) if interfaces is not None else tuple(list_interfaces(settings.interfaces))
+    if interfaces is None:  # unicast-only rounds (loopback demo) need no interface list
+        interfaces = list_interfaces(settings.interfaces) if settings.multicast or settings.interfaces else ()
+    ifaces = tuple(interfaces)
     known_ips = [e.last_ip for e in inventory.entries() if e.last_ip]
     unicast = list(dict.fromkeys([*settings.unicast_targets, *known_ips]))
     result = await probe(ifaces, window_s=settings.probe_window_s, unicast_targets=unicast,
-                         repeat=settings.probe_repeat)
+                         repeat=settings.probe_repeat, multicast=settings.multicast)
     found = list(result.devices)
     answered = {d.ip for d in found}
 
@@ -89,7 +91,9 @@ async def discover_once(
         hits += await scan_subnet(subnet, rate_per_s=settings.scan_rate_per_s, concurrency=settings.scan_concurrency,
                                   connect_timeout_s=settings.scan_connect_timeout_s, skip=own | answered)
     found += [h.as_discovered() for h in hits if h.xaddr]
-    found += [target_device(ip, settings.onvif_port) for ip in settings.unicast_targets if ip not in answered]
+    # A bare-IP target that did not answer WS-Discovery may still speak ONVIF at the default address.
+    found += [target_device(t, settings.onvif_port) for t in settings.unicast_targets
+              if ":" not in t and t not in answered]
     devices = merge_found(found)
 
     if interrogate:

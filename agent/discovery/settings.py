@@ -62,7 +62,8 @@ class DiscoverySettings:
     interfaces: tuple[str, ...] = ()  # interface names or their IPv4 addresses
     probe_window_s: float = PROBE_WINDOW_S
     probe_repeat: int = PROBE_REPEAT
-    unicast_targets: tuple[str, ...] = ()  # IPs probed by unicast too (routers that drop multicast)
+    unicast_targets: tuple[str, ...] = ()  # "IP" or "IP:port" probed by unicast too (routers that drop multicast)
+    multicast: bool = True  # False: unicast probes only (loopback demo, or a LAN whose router eats multicast)
     onvif_port: int = 80  # for targets found without an XAddr
     listen_hello: bool = True
     scan_subnets: tuple[str, ...] = ()  # opt-in fallback, each at most a /24
@@ -90,8 +91,8 @@ class DiscoverySettings:
             raise ValueError("concurrency and rate must be positive")
         for subnet in self.scan_subnets:
             check_scan_subnet(subnet)
-        for ip in self.unicast_targets:
-            ipaddress.IPv4Address(ip)
+        for target in self.unicast_targets:
+            split_target(target)
 
     def override_for(self, ip: str | None, endpoint_uuid: str | None, name: str | None = None) -> CameraOverride | None:
         """The configured entry for a camera: by endpoint uuid first (survives DHCP), then by IP, then by the
@@ -112,6 +113,17 @@ class DiscoverySettings:
                 if cam.name and not cam.ip and not cam.endpoint_uuid and cam.name.lower() in wanted:
                     return cam
         return None
+
+
+def split_target(target: str, default_port: int = 3702) -> tuple[str, int]:
+    """ "192.168.1.64" -> ("192.168.1.64", 3702); "127.0.0.1:40123" -> ("127.0.0.1", 40123). Raises ValueError."""
+    host, sep, port = target.partition(":")
+    ipaddress.IPv4Address(host)
+    if not sep:
+        return host, default_port
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"bad port in target {target!r}")
+    return host, int(port)
 
 
 def check_scan_subnet(subnet: str) -> ipaddress.IPv4Network:

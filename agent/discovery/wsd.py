@@ -32,7 +32,7 @@ from agent.discovery.parse import (
     parse_datagram,
 )
 from agent.discovery.results import Discovered, Via, WsdEvent, WsdEventKind
-from agent.discovery.settings import PROBE_GAP_S, PROBE_REPEAT, PROBE_WINDOW_S
+from agent.discovery.settings import PROBE_GAP_S, PROBE_REPEAT, PROBE_WINDOW_S, split_target
 
 log = logging.getLogger(__name__)
 
@@ -228,11 +228,13 @@ async def probe(
     """Probe for ONVIF devices and collect answers for `window_s` seconds.
 
     `interfaces=None` means every non-loopback IPv4 interface (see list_interfaces). `unicast_targets` get the
-    same probes by unicast to port 3702 (wifi routers often drop multicast). Raises OSError only when no socket
-    at all could be opened.
+    same probes by unicast, to port 3702 unless given as "IP:port" (wifi routers often drop multicast).
+    Raises OSError only when no socket at all could be opened.
     """
     loop = asyncio.get_running_loop()
-    ifaces = tuple(list_interfaces() if interfaces is None else interfaces)
+    if interfaces is None:
+        interfaces = list_interfaces() if multicast else ()
+    ifaces = tuple(interfaces)
     targets = tuple(dict.fromkeys(unicast_targets))
     probes = new_probes()
     collector = _Collector(set(probes))
@@ -253,7 +255,7 @@ async def probe(
             tr, _ = await loop.create_datagram_endpoint(
                 lambda: _ProbeProtocol(collector, Via.UNICAST, None), sock=_unicast_socket()
             )
-            transports.append((tr, [(ip, WSD_PORT) for ip in targets]))
+            transports.append((tr, [split_target(t, WSD_PORT) for t in targets]))
         if not transports and (ifaces or targets):
             raise OSError("no WS-Discovery socket could be opened on any interface")
         deadline = loop.time() + window_s
