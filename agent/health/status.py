@@ -75,6 +75,7 @@ class StatusThresholds:
     startup_grace_s: float = 30.0  # "starting" may last this long before it counts as a stalled stream
     frozen_offline_s: float = 4.0  # frozen this much longer → offline; the pipeline flags frozen at 10 s → 14 s
     min_fps: float = 1.0  # fps received below this while connected → degraded low_fps
+    fps_grace_s: float = 12.0  # connected this long before judging fps (the first rate straddles the reconnect)
     reconnect_window_s: float = 600.0  # drops of a working stream are counted over this window
     reconnects_degraded: int = 3  # this many drops in the window → degraded frequent_reconnects
     black_luma: float = 24.0  # mean grey level at or below this (with a flat image) → black; video black is Y=16
@@ -82,8 +83,8 @@ class StatusThresholds:
     degrade_dwell_s: float = 5.0  # a degraded condition must last this long (a passing shadow is not a fault)
     recover_dwell_s: float = 3.0  # better news must last this long; < 10 s recovery budget with 2 s reports
     reason_dwell_s: float = 4.0  # a new reason with the same state must last this long (retries alternate)
-    flap_window_s: float = 300.0  # published changes are counted over this window
-    flap_changes: int = 4  # this many changes in the window → flapping
+    flap_window_s: float = 300.0  # falls into offline are counted over this window
+    flap_offline_entries: int = 3  # this many falls into offline in the window → flapping (one outage is one)
     flap_recover_dwell_s: float = 60.0  # while flapping, better news must last this long
 
     def __post_init__(self) -> None:
@@ -119,7 +120,7 @@ class _Memory:
     connected_since: float | None = None  # mono of the first connected report of the current connection
     frozen_since: float | None = None  # mono of the first frozen report of the current frozen run
     drops: deque[float] = field(default_factory=deque)  # mono of each drop of a working stream
-    changes: deque[float] = field(default_factory=deque)  # mono of each published change
+    offline_entries: deque[float] = field(default_factory=deque)  # mono of each fall into offline
 
 
 def message_for(reason: StatusReason, detail: str = "") -> str:
@@ -228,7 +229,7 @@ class StatusMachine:
 
     def flapping(self) -> bool:
         self._forget_old(self._mono())
-        return len(self._mem.changes) >= self._t.flap_changes
+        return len(self._mem.offline_entries) >= self._t.flap_offline_entries
 
     # -- the machine ----------------------------------------------------------------------------------------------
     def _evaluate(self, now: float) -> CameraStatus | None:
@@ -254,10 +255,12 @@ class StatusMachine:
         return self.current()
 
     def _apply(self, verdict: _Verdict, now: float, since: float) -> CameraStatus:
+        previous = self._applied.state
         self._applied = verdict
         self._since = since
         self._pending = None
-        self._mem.changes.append(now)
+        if verdict.state is CameraState.OFFLINE and previous is not CameraState.OFFLINE:
+            self._mem.offline_entries.append(now)
         self._announced = True
         return self.current()
 
@@ -273,7 +276,7 @@ class StatusMachine:
             immediate = new.state is CameraState.OFFLINE or new.reason is StatusReason.FROZEN_IMAGE
             return 0.0 if immediate else t.degrade_dwell_s
         if worse < 0:
-            flapping = len(self._mem.changes) >= t.flap_changes
+            flapping = len(self._mem.offline_entries) >= t.flap_offline_entries
             return t.flap_recover_dwell_s if flapping else t.recover_dwell_s
         return t.reason_dwell_s
 
@@ -287,8 +290,8 @@ class StatusMachine:
 
     def _forget_old(self, now: float) -> None:
         mem, t = self._mem, self._t
-        while mem.changes and now - mem.changes[0] > t.flap_window_s:
-            mem.changes.popleft()
+        while mem.offline_entries and now - mem.offline_entries[0] > t.flap_window_s:
+            mem.offline_entries.popleft()
         while mem.drops and now - mem.drops[0] > t.reconnect_window_s:
             mem.drops.popleft()
 
@@ -331,7 +334,8 @@ class StatusMachine:
             return _Verdict(CameraState.DEGRADED, StatusReason.BLACK_IMAGE if dark else StatusReason.UNIFORM_IMAGE)
         if r.greyscale and self._daytime is not None and self._daytime(r.ts):
             return _Verdict(CameraState.DEGRADED, StatusReason.STUCK_IR)
-        if r.fps_in is not None and r.fps_in < t.min_fps:
+        connected_for = now - mem.connected_since if mem.connected_since is not None else 0.0
+        if r.fps_in is not None and r.fps_in < t.min_fps and connected_for >= t.fps_grace_s:
             return _Verdict(CameraState.DEGRADED, StatusReason.LOW_FPS, f"{r.fps_in:.1f} fps")
         if len(mem.drops) >= t.reconnects_degraded:
             minutes = t.reconnect_window_s / 60

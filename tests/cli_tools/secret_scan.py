@@ -14,7 +14,11 @@ import pytest
 from tests.rig.broker import DEFAULT_USERS
 
 # Every password a test in these packages hands to the code under test.
-TEST_PASSWORDS = frozenset({"cam-secret-Xy7", "wrong-pass-99", "not-it-123", "secretpw", *DEFAULT_USERS.values()})
+TEST_PASSWORDS = frozenset({
+    "cam-secret-Xy7", "wrong-pass-99", "not-it-123", "secretpw", "reset-by-someone-9", "changed-by-reset-42",
+    "matthan123",  # the simulator's default camera password
+    *DEFAULT_USERS.values(),
+})
 
 
 def record_text(record: logging.LogRecord) -> str:

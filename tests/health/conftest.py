@@ -2,6 +2,7 @@
 status tests reuse the video package's RTSP server, clips and fault proxy."""
 
 from tests.cli_tools.secret_scan import no_password_in_logs
+from tests.health.live import live_board
 from tests.video.conftest import (  # noqa: F401  (fixtures are found by name)
     clip_dir,
     fault_proxy,
@@ -10,4 +11,4 @@ from tests.video.conftest import (  # noqa: F401  (fixtures are found by name)
     rtsp_server_for,
 )
 
-__all__ = ["no_password_in_logs"]
+__all__ = ["live_board", "no_password_in_logs"]

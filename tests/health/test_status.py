@@ -218,6 +218,7 @@ def test_status_degraded_conditions(clock: FakeClock, overrides: dict, reason: S
     """Black, uniform and low-fps images are degraded with their reason after the degrade dwell."""
     m = machine(clock)
     m.observe(good())
+    run(m, clock, good(), 14)  # connected long enough for the fps to be judged
     changes = run(m, clock, good(**overrides), 10)
     assert [(s.state, s.reason) for _, s in changes] == [(CameraState.DEGRADED, reason)]
     assert changes[0][0] >= StatusThresholds().degrade_dwell_s
@@ -335,3 +336,24 @@ def test_status_keyframe_mode_sparse_reports_stay_online(clock: FakeClock) -> No
         if (s := m.tick()) is not None:
             changes.append(s)
     assert changes == []
+
+
+def test_status_low_fps_right_after_reconnect_ignored(clock: FakeClock) -> None:
+    """The first fps after a reconnect (a rate straddling the outage) does not make the camera degraded."""
+    m = machine(clock)
+    m.observe(good())
+    run(m, clock, failing(StatusReason.RTSP_REFUSED), 6)
+    changes = run(m, clock, good(fps_in=0.3), 4) + run(m, clock, good(), 10)
+    assert [(s.state, s.reason) for _, s in changes] == [(CameraState.ONLINE, StatusReason.NONE)]
+
+
+def test_status_reboot_story_back_online_within_10s(clock: FakeClock) -> None:
+    """One outage with several reasons (stalled, then refused while booting) is not flapping: online < 10 s after."""
+    m = machine(clock)
+    m.observe(good())
+    run(m, clock, good(), 10)
+    run(m, clock, failing(StatusReason.STREAM_STALLED), 6)
+    run(m, clock, failing(StatusReason.RTSP_REFUSED), 10)
+    changes = run(m, clock, good(fps_in=0.3), 2) + run(m, clock, good(), 10)
+    assert not m.flapping()
+    assert changes and changes[-1][1].state is CameraState.ONLINE and changes[-1][0] <= 10
