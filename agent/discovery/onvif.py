@@ -257,7 +257,10 @@ async def _measure_clock(device: Discovered, timeout: float, state: dict[str, An
     try:
         devmgmt = await cam.create_devicemgmt_service()
         reply = await _call(devmgmt.authless_GetSystemDateAndTime(), timeout)
-    except zeep.exceptions.Fault:
+    except zeep.exceptions.Fault as exc:
+        if exc.code is None and not exc.subcodes:
+            # zeep's "Unknown fault occured": the answer was XML but no SOAP fault (a web page, a router).
+            raise _Failed(FailureReason.NO_ONVIF_ANSWER, "the HTTP answer is not SOAP") from None
         return None  # this camera wants auth even for its clock (allowed, though the spec says otherwise)
     except zeep.exceptions.TransportError as exc:
         if exc.status_code in (401, 403):

@@ -180,3 +180,21 @@ def test_wsd_probe_with_no_interfaces_returns_nothing() -> None:
     """With no interface and no target the probe sends nothing and finds nothing (no real LAN touched)."""
     result = asyncio.run(probe([], window_s=0.05))
     assert result.devices == () and result.stats.sent == 0
+
+
+def test_wsd_listener_feed_rejects_junk_and_survives_handler_bug() -> None:
+    """Junk and XXE are counted, a Probe is ignored, Hello/Bye reach the handler, and a handler bug is contained."""
+    seen: list[WsdEvent] = []
+
+    def handler(ev: WsdEvent) -> None:
+        seen.append(ev)
+        if len(seen) == 1:
+            raise ValueError("consumer bug")
+
+    listener = HelloListener(handler, [LAN0])
+    for data in (b"\x00" * 1000, samples.XXE, build_probe("urn:uuid:x", "dn", NS_DN, "NetworkVideoTransmitter"),
+                 samples.HELLO, samples.BYE):
+        listener._feed(data, "198.18.0.11")
+    assert listener.stats.rejected == 2 and listener.stats.received == 5
+    assert [e.kind for e in seen] == [WsdEventKind.HELLO, WsdEventKind.BYE]
+    assert seen[0].device is not None and seen[0].device.xaddr == "http://198.18.0.11/onvif/device_service"
