@@ -327,9 +327,7 @@ def camera_checks(cam: Any, frames_seconds: float) -> list[Any]:
 
     out = [c.check_reachable(cam)]
     if not out[-1].ok:
-        for name, title in (("onvif", c._T_ONVIF), ("credentials", c._T_AUTH), ("clock_offset", c._T_CLOCK),
-                            ("stream_uri", c._T_URI), ("rtsp", c._T_RTSP), ("frames", c._T_FRAMES),
-                            ("image", c._T_IMAGE), ("motion", N_("motion detector sane"))):
+        for name, title in c.CAMERA_STEPS[1:]:
             out.append(c.skipped(name, title, N_("skipped: the camera is not reachable")))
         return out
     out.append(c.check_onvif(cam))
@@ -347,16 +345,17 @@ def camera_checks(cam: Any, frames_seconds: float) -> list[Any]:
 
 
 def host_checks(plan: Plan) -> list[Any]:
-    from agent.health import checks as c
+    from agent.health import hostchecks as h
+    from agent.health.checks import skipped
     from agent.i18n import N_
 
-    out = [c.check_disk(plan.state_dir), c.check_temperature(), c.check_throttling(), c.check_clock_sync()]
+    out = [h.check_disk(plan.state_dir), h.check_temperature(), h.check_throttling(), h.check_clock_sync()]
     if plan.broker is None:
-        out.append(c.skipped("broker", c._T_BROKER, N_("no broker configured (give --config or --broker)")))
+        out.append(skipped("broker", h.BROKER_TITLE, N_("no broker configured (give --config or --broker)")))
     else:
         b = plan.broker
         kind, detail = probe_broker(b)
-        out.append(c.broker_result(kind, host=b.host, port=b.port, tls=b.tls, detail=detail))
+        out.append(h.broker_result(kind, host=b.host, port=b.port, tls=b.tls, detail=detail))
     return out
 
 

@@ -13,10 +13,11 @@ Public API for the daemon:
 Imports only agent.models, agent.i18n (markers), psutil and the standard library.
 """
 
+from agent.health.board import StatusBoard
 from agent.health.metrics import HealthCollector, HostPaths, sample_to_dict
 from agent.health.service import HealthHooks, HealthService
 from agent.health.statefile import StateFileWriter, read_state
-from agent.health.status import REASON_MESSAGES, StatusBoard, StatusMachine, StatusThresholds
+from agent.health.status import REASON_MESSAGES, StatusMachine, StatusThresholds
 
 __all__ = [
     "REASON_MESSAGES",

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.health.board import StatusBoard
 from agent.health.metrics import HealthCollector, sample_to_dict
 from agent.health.statefile import StateFileWriter
-from agent.health.status import StatusBoard
 from agent.models import CameraReport, CameraStatus, HealthSample
 
 log = logging.getLogger(__name__)

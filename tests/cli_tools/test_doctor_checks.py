@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from agent.cli import doctor
-from agent.health import checks
+from agent.health import checks, hostchecks
 from agent.health.checks import CameraProbe
 from tests.cli_tools.fakes import (
     OnvifDevice,
@@ -108,6 +108,16 @@ def test_doctor_clock_offset_injected_now() -> None:
         cam = cam_for(dev)
         checks.check_onvif(cam, now=lambda: dt.datetime.now(dt.UTC) - dt.timedelta(seconds=120))
     assert 115 <= cam.offset_s <= 125  # type: ignore[operator]
+
+
+def test_doctor_stream_uri_with_invalid_port() -> None:
+    """A camera advertising a stream address with port -1 fails "stream address" with a hint, not a crash."""
+    with onvif_server(OnvifDevice(rtsp_url="rtsp://127.0.0.1:-1/stream2")) as dev:
+        cam = cam_for(dev)
+        checks.check_onvif(cam)
+        r = checks.check_stream_uri(cam)
+    assert r.status == "fail" and "invalid port" in r.text()[1] and "--camera-url" in r.text()[2]
+    assert checks.check_rtsp(cam).status == "skip"
 
 
 def test_doctor_rtsp_wrong_password_and_path() -> None:
@@ -212,9 +222,9 @@ def test_doctor_motion_skipped_without_frames() -> None:
 # -- host -----------------------------------------------------------------------------------------------------------
 def test_doctor_disk_low_and_ok(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Free space below 1 GiB fails with the clean-up hint; plenty passes."""
-    assert checks.check_disk(tmp_path).status == "pass"
-    monkeypatch.setattr(checks, "DISK_MIN_FREE_BYTES", 1 << 62)
-    r = checks.check_disk(tmp_path / "not-yet-created")
+    assert hostchecks.check_disk(tmp_path).status == "pass"
+    monkeypatch.setattr(hostchecks, "DISK_MIN_FREE_BYTES", 1 << 62)
+    r = hostchecks.check_disk(tmp_path / "not-yet-created")
     assert r.status == "fail" and "vacuum" in r.text()[2]
 
 
@@ -224,10 +234,10 @@ def test_doctor_temperature_from_tree(tmp_path: Path) -> None:
     z.mkdir()
     (z / "type").write_text("cpu-thermal\n")
     (z / "temp").write_text("85000\n")
-    assert checks.check_temperature(tmp_path, use_psutil=False).status == "fail"
+    assert hostchecks.check_temperature(tmp_path, use_psutil=False).status == "fail"
     (z / "temp").write_text("50000\n")
-    assert checks.check_temperature(tmp_path, use_psutil=False).status == "pass"
-    assert checks.check_temperature(tmp_path / "none", use_psutil=False).status == "skip"
+    assert hostchecks.check_temperature(tmp_path, use_psutil=False).status == "pass"
+    assert hostchecks.check_temperature(tmp_path / "none", use_psutil=False).status == "skip"
 
 
 def test_doctor_throttling_under_voltage(tmp_path: Path) -> None:
@@ -235,11 +245,11 @@ def test_doctor_throttling_under_voltage(tmp_path: Path) -> None:
     exe = tmp_path / "vcgencmd"
     exe.write_text("#!/bin/sh\necho throttled=0x50000\n")
     exe.chmod(0o755)
-    r = checks.check_throttling(str(exe))
+    r = hostchecks.check_throttling(str(exe))
     assert r.status == "fail" and "5.1 V" in r.text()[2]
     exe.write_text("#!/bin/sh\necho throttled=0x0\n")
-    assert checks.check_throttling(str(exe)).status == "pass"
-    assert checks.check_throttling("").status == "skip"
+    assert hostchecks.check_throttling(str(exe)).status == "pass"
+    assert hostchecks.check_throttling("").status == "skip"
 
 
 @pytest.mark.parametrize(
@@ -254,5 +264,5 @@ def test_doctor_throttling_under_voltage(tmp_path: Path) -> None:
 )
 def test_doctor_clock_sync(tool_output: dict[str, str], status: str) -> None:
     """timedatectl first, then chrony; neither available is a skip with a note."""
-    r = checks.check_clock_sync(lambda argv: tool_output.get(argv[0]))
+    r = hostchecks.check_clock_sync(lambda argv: tool_output.get(argv[0]))
     assert r.status == status

@@ -9,7 +9,7 @@ import pytest
 
 from agent.cli import main
 from agent.cli.doctor import BrokerTarget, probe_broker
-from agent.health.checks import broker_result
+from agent.health.hostchecks import broker_result
 from tests.cli_tools.fakes import OnvifDevice, RtspServer, closed_port, onvif_server, rtsp_server
 
 PW = "cam-secret-Xy7"

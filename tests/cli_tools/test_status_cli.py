@@ -12,9 +12,9 @@ import pytest
 
 from agent.cli import main
 from agent.cli.status import ago, render
+from agent.health.board import StatusBoard
 from agent.health.metrics import HealthCollector, HostPaths, sample_to_dict
 from agent.health.statefile import StateFileWriter, read_state
-from agent.health.status import StatusBoard
 from agent.i18n import translator
 from agent.models import CameraReport, DecodeMode, StatusReason
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from agent.camera import CameraPipeline, PipelineSettings
-from agent.health.status import StatusBoard
+from agent.health.board import StatusBoard
 from agent.models import CameraStatus, DecodeMode
 from agent.video import SourceSettings
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.health.board import StatusBoard
 from agent.health.metrics import (
     HealthCollector,
     HostPaths,
@@ -21,7 +22,6 @@ from agent.health.metrics import (
     read_wireless,
     sample_to_dict,
 )
-from agent.health.status import StatusBoard
 from agent.models import CameraReport, DecodeMode
 
 WIRELESS = """Inter-| sta-|   Quality        |   Discarded packets               | Missed | WEP

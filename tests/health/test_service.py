@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from agent.health.board import StatusBoard
 from agent.health.metrics import HealthCollector, HostPaths
 from agent.health.service import HealthHooks, HealthService
 from agent.health.statefile import StateFileWriter, read_state
-from agent.health.status import StatusBoard
 from agent.models import CameraReport, CameraState, CameraStatus, HealthSample, StatusReason
 
 

@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from agent.health.status import REASON_MESSAGES, StatusBoard, StatusMachine, StatusThresholds
+from agent.health.board import StatusBoard
+from agent.health.status import REASON_MESSAGES, StatusMachine, StatusThresholds
 from agent.models import CameraReport, CameraState, StatusReason
 
 REPORT_EVERY_S = 2.0  # the pipeline reports every few seconds; 2 s is what the budgets assume
