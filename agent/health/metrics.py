@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -223,6 +224,7 @@ class HealthCollector:
         self._started = mono()
         self._boot_id = read_boot_id(self._paths.boot_id)
         self._windows: dict[str, _CameraWindow] = {}
+        self._lock = threading.Lock()  # observe() runs on the supervisor's thread, sample() on the health thread
         self._procs: dict[int, psutil.Process] = {}
         self._self = psutil.Process()
         psutil.cpu_percent(None)  # prime: the first call only starts the measuring interval
@@ -233,11 +235,13 @@ class HealthCollector:
         return self._boot_id
 
     def observe(self, report: CameraReport) -> None:
-        w = self._windows.setdefault(report.camera_id, _CameraWindow())
-        w.add(self._mono(), {"reconnects": report.reconnects, "stalls": report.stalls, "events": report.events})
+        counters = {"reconnects": report.reconnects, "stalls": report.stalls, "events": report.events}
+        with self._lock:
+            self._windows.setdefault(report.camera_id, _CameraWindow()).add(self._mono(), counters)
 
     def forget(self, camera_id: str) -> None:
-        self._windows.pop(camera_id, None)
+        with self._lock:
+            self._windows.pop(camera_id, None)
 
     def host(self, worker_pids: Iterable[int] = ()) -> dict[str, Any]:
         """Host metrics only (also used by `doctor`)."""
@@ -294,7 +298,9 @@ class HealthCollector:
         out: dict[str, dict[str, Any]] = {}
         for cam in sorted(set(statuses) | set(reports)):
             status, report = statuses.get(cam), reports.get(cam)
-            w = self._windows.get(cam, _CameraWindow())
+            with self._lock:
+                w = self._windows.get(cam, _CameraWindow())
+                counts = {k: w.in_window(k, now) for k in ("reconnects", "stalls", "events")}
             out[cam] = {
                 "state": str(status.state) if status else None,
                 "reason": str(status.reason) if status else None,
@@ -303,9 +309,9 @@ class HealthCollector:
                 "fps_analysed": report.fps_analysed if report else None,
                 "decode_mode": str(report.decode_mode) if report and report.decode_mode else None,
                 "last_frame_age_s": report.last_frame_age_s if report else None,
-                "reconnects_1h": w.in_window("reconnects", now),
-                "stalls_1h": w.in_window("stalls", now),
-                "events_1h": w.in_window("events", now),
+                "reconnects_1h": counts["reconnects"],
+                "stalls_1h": counts["stalls"],
+                "events_1h": counts["events"],
                 "onvif_errors": onvif_errors.get(cam, 0),
             }
         return out

@@ -244,3 +244,32 @@ def test_metrics_schema_catches_zero_for_absent(tmp_path: Path) -> None:
     problems = validate_health(doc)
     assert any("temperature_c" in p for p in problems) and any("host: keys" in p for p in problems)
     assert any("cameras.x.state" in p for p in problems)
+
+
+def test_metrics_observe_and_sample_concurrently(tmp_path: Path) -> None:
+    """Reports arriving on one thread while another samples never break the hour windows."""
+    import threading
+
+    c = HealthCollector(version="1", state_dir=tmp_path, paths=fake_paths(tmp_path))
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def feed() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            c.observe(report("a", reconnects=n, events=n, stalls=n))
+
+    t = threading.Thread(target=feed)
+    t.start()
+    try:
+        for _ in range(300):
+            try:
+                c.cameras({}, {"a": report("a")})
+            except RuntimeError as exc:  # "deque mutated during iteration" without the lock
+                errors.append(exc)
+    finally:
+        stop.set()
+        t.join()
+    assert errors == []
+    assert c.cameras({}, {"a": report("a")})["a"]["events_1h"] > 0
