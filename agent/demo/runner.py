@@ -35,7 +35,7 @@ from agent.demo.station import Station
 
 log = logging.getLogger(__name__)
 
-EX_OK, EX_FAILED, EX_INTERRUPTED, EX_UNAVAILABLE = 0, 1, 130, 69
+EX_OK, EX_FAILED, EX_UNAVAILABLE = 0, 1, 69
 REFRESH_S = 1.0  # the live table is redrawn once a second; plain lines are printed as soon as they come
 PLAIN_POLL_S = 0.2  # plain mode: how soon a station line is printed after it arrived
 AGENT_STOP_GRACE_S = 15.0  # the agent promises to stop within 10 s of SIGTERM (issue 8); then SIGKILL
@@ -110,7 +110,7 @@ class Demo:
         self.stop.set()
         if self.starting:
             self.starting = False  # one interruption is enough; a second signal must not break the clean-up
-            raise Interrupted(signal.Signals(signum).name)
+            raise Interrupted(signum)
 
     # -- the whole run ------------------------------------------------------------------------------------------------
     def run(self) -> int:
@@ -120,9 +120,10 @@ class Demo:
             self._start()
             self.starting = False
             rc = self._watch()
-        except Interrupted:
-            self.console.say("demo: interrupted during start-up; stopping what had started")
-            rc = EX_INTERRUPTED
+        except Interrupted as exc:
+            signum = int(exc.args[0])
+            self.console.say(f"demo: {signal.Signals(signum).name} during start-up; stopping what had started")
+            rc = 128 + signum  # the shell's convention for "ended by this signal"
         except _StartError as exc:
             self.console.say(f"demo: cannot start: {exc}")
             rc = exc.code
