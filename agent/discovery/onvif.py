@@ -22,7 +22,7 @@ import dataclasses
 import datetime as dt
 import logging
 import weakref
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -48,7 +48,8 @@ for _h in logging.getLogger().handlers:
     if _h not in _root_handlers:
         logging.getLogger().removeHandler(_h)
 
-__all__ = ["AuthBudget", "choose_substream", "classify_fault", "interrogate", "interrogate_all", "warm_up"]
+__all__ = ["AuthBudget", "choose_substream", "classify_fault", "interrogate", "interrogate_all", "make_interrogator",
+           "warm_up"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -401,18 +402,26 @@ def _short(exc: BaseException) -> str:
     return text.splitlines()[0][:200]
 
 
-async def interrogate_all(
-    devices: Iterable[Discovered],
-    settings: DiscoverySettings,
-    budget: AuthBudget | None = None,
-) -> list[Interrogation]:
-    """Interrogate many cameras on the current loop, at most `settings.max_concurrent` at a time."""
+def make_interrogator(
+    settings: DiscoverySettings, budget: AuthBudget | None = None
+) -> Callable[[Discovered], Awaitable[Interrogation]]:
+    """A function interrogating one device, at most `settings.max_concurrent` at a time across all its calls."""
     budget = budget or AuthBudget(settings.auth_attempts, settings.auth_window_s)
-    await warm_up()
     sem = asyncio.Semaphore(settings.max_concurrent)
 
     async def one(dev: Discovered) -> Interrogation:
         async with sem:
             return await interrogate(dev, settings, budget, settings.override_for(dev.ip, dev.endpoint_uuid, dev.name))
 
+    return one
+
+
+async def interrogate_all(
+    devices: Iterable[Discovered],
+    settings: DiscoverySettings,
+    budget: AuthBudget | None = None,
+) -> list[Interrogation]:
+    """Interrogate many cameras on the current loop, at most `settings.max_concurrent` at a time."""
+    await warm_up()
+    one = make_interrogator(settings, budget)
     return list(await asyncio.gather(*(one(d) for d in devices)))

@@ -6,6 +6,7 @@ Runs on the caller's asyncio loop.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import ipaddress
 import logging
@@ -14,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from agent.discovery.inventory import Inventory, InventoryUpdate
-from agent.discovery.onvif import interrogate_all
+from agent.discovery.onvif import make_interrogator, warm_up
 from agent.discovery.policy import AuthBudget
 from agent.discovery.results import Discovered, FailureReason, Interrogation, Via
 from agent.discovery.scan import ScanHit, scan_subnet
@@ -80,8 +81,23 @@ async def discover_once(
     ifaces = tuple(interfaces)
     known_ips = [e.last_ip for e in inventory.entries() if e.last_ip]
     unicast = list(dict.fromkeys([*settings.unicast_targets, *known_ips]))
-    result = await probe(ifaces, window_s=settings.probe_window_s, unicast_targets=unicast,
-                         repeat=settings.probe_repeat, multicast=settings.multicast)
+    # Pipelined: each camera is interrogated as soon as its ProbeMatch arrives, while the window is still open,
+    # and the WSDLs are parsed meanwhile; the round then takes about the probe window, not window + interrogation.
+    tasks: list[asyncio.Task[Interrogation]] = []
+    one = make_interrogator(settings, budget)
+    warm = asyncio.create_task(warm_up()) if interrogate else None
+
+    def start(dev: Discovered) -> None:
+        if interrogate:
+            tasks.append(asyncio.create_task(one(dev)))
+
+    try:
+        result = await probe(ifaces, window_s=settings.probe_window_s, unicast_targets=unicast,
+                             repeat=settings.probe_repeat, multicast=settings.multicast, on_found=start)
+    except BaseException:
+        for task in [*tasks, *([warm] if warm else [])]:
+            task.cancel()
+        raise
     found = list(result.devices)
     answered = {d.ip for d in found}
 
@@ -90,14 +106,18 @@ async def discover_once(
     for subnet in settings.scan_subnets:
         hits += await scan_subnet(subnet, rate_per_s=settings.scan_rate_per_s, concurrency=settings.scan_concurrency,
                                   connect_timeout_s=settings.scan_connect_timeout_s, skip=own | answered)
-    found += [h.as_discovered() for h in hits if h.xaddr]
+    extra = [h.as_discovered() for h in hits if h.xaddr]
     # A bare-IP target that did not answer WS-Discovery may still speak ONVIF at the default address.
-    found += [target_device(t, settings.onvif_port) for t in settings.unicast_targets
+    extra += [target_device(t, settings.onvif_port) for t in settings.unicast_targets
               if ":" not in t and t not in answered]
-    devices = merge_found(found)
+    extra = [d for d in merge_found(extra) if d.ip not in answered]
+    devices = found + extra
 
     if interrogate:
-        rows = await interrogate_all(devices, settings, budget)
+        tasks += [asyncio.create_task(one(d)) for d in extra]
+        if warm is not None:
+            await warm
+        rows = list(await asyncio.gather(*tasks))
     else:
         rows = [Interrogation(_bare_info(d), ok=True, discovered=d) for d in devices]
     rows += [

@@ -164,6 +164,7 @@ class _Collector:
     message_ids: set[str]
     stats: ProbeStats = field(default_factory=ProbeStats)
     found: dict[str, Discovered] = field(default_factory=dict)
+    on_found: Callable[[Discovered], None] | None = None
 
     def feed(self, data: bytes, source_ip: str, via: Via, interface: str | None) -> None:
         self.stats.received += 1
@@ -185,7 +186,9 @@ class _Collector:
             if key in self.found:
                 self.stats.duplicates += 1
                 continue
-            self.found[key] = endpoint_to_discovered(ep, source_ip, via, interface)
+            self.found[key] = dev = endpoint_to_discovered(ep, source_ip, via, interface)
+            if self.on_found is not None:
+                self.on_found(dev)  # e.g. start interrogating now instead of after the window
 
 
 def _multicast_socket(iface_ip: str) -> socket.socket:
@@ -224,11 +227,13 @@ async def probe(
     unicast_targets: Iterable[str] = (),
     repeat: int = PROBE_REPEAT,
     multicast: bool = True,
+    on_found: Callable[[Discovered], None] | None = None,
 ) -> ProbeResult:
     """Probe for ONVIF devices and collect answers for `window_s` seconds.
 
     `interfaces=None` means every non-loopback IPv4 interface (see list_interfaces). `unicast_targets` get the
     same probes by unicast, to port 3702 unless given as "IP:port" (wifi routers often drop multicast).
+    `on_found` is called on the loop, once per new device, as soon as its answer arrives (it must not block).
     Raises OSError only when no socket at all could be opened.
     """
     loop = asyncio.get_running_loop()
@@ -237,7 +242,7 @@ async def probe(
     ifaces = tuple(interfaces)
     targets = tuple(dict.fromkeys(unicast_targets))
     probes = new_probes()
-    collector = _Collector(set(probes))
+    collector = _Collector(set(probes), on_found=on_found)
     transports: list[tuple[asyncio.DatagramTransport, list[tuple[str, int]]]] = []
     try:
         if multicast:

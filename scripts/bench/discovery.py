@@ -65,7 +65,7 @@ def child(args: argparse.Namespace) -> int:
                 "interrogated_ok": sum(1 for r in report.rows if r.ok),
                 "seconds": round(seconds, 3),
                 "probe_window_s": args.window,
-                "interrogation_s": round(seconds - args.window, 3),
+                "beyond_window_s": round(seconds - args.window, 3),  # interrogation overlaps the window
                 "rss_growth_mb": round((rss - rss_imported) / 2**20, 1),
                 "rss_import_mb": round((rss_imported - rss_start) / 2**20, 1),
                 "rss_total_mb": round(rss / 2**20, 1),
