@@ -86,7 +86,8 @@ class Cluster:
         if (lan is None) == (not loopback):
             raise ValueError("give exactly one of lan=Lan(...) or loopback=True")
         self.scenario, self.lan, self.loopback = scenario, lan, loopback
-        self.anchor = time.time() if anchor is None else anchor
+        self._fixed_anchor = anchor
+        self.anchor = time.time() if anchor is None else anchor  # reset by start() once the scenes are encoded
         self.cameras: dict[str, SimulatedCamera] = {}
         self.rtsp: RtspHost | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -107,6 +108,8 @@ class Cluster:
         if reason:
             raise RtspUnavailable(reason)
         streams = {cam.name: self._encode(cam) for cam in self.scenario.cameras}
+        if self._fixed_anchor is None:
+            self.anchor = time.time()  # loop time 0 and scheduled faults count from here, not from encoding
         try:
             if self.lan is not None:
                 # Deleting a primary address deletes its secondaries unless promoted: a camera that leaves or

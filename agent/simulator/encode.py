@@ -66,8 +66,14 @@ def cache_dir() -> Path:
 
 
 def stream_key(scene: SceneSpec, fps: int, keyframe_s: float, size: tuple[int, int], codec: str, role: str) -> str:
-    desc = {"v": RENDER_VERSION, "scene": dataclasses.asdict(scene), "fps": fps, "keyframe_s": keyframe_s,
+    scene_desc = dataclasses.asdict(scene)
+    if not scene.clip:  # keys of rendered scenes stay what they were before clips existed
+        del scene_desc["clip"], scene_desc["clip_start_s"]
+    desc = {"v": RENDER_VERSION, "scene": scene_desc, "fps": fps, "keyframe_s": keyframe_s,
             "size": list(size), "codec": codec, "role": role}
+    if scene.clip:  # a replaced clip must not reuse the old encoding
+        st = os.stat(scene.clip)
+        desc["clip_stat"] = [st.st_size, st.st_mtime_ns]
     return hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 

@@ -87,6 +87,8 @@ class SceneSpec:
     noise: float = 3.0  # sensor noise sigma in grey levels
     actors: tuple[Actor, ...] = ()
     events: tuple[GlobalEvent, ...] = ()
+    clip: str = ""  # a real video file replaces the rendered street; actors, events and the OSD are drawn over it
+    clip_start_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -226,7 +228,7 @@ def parse_event(where: str, data: Any, loop_s: float) -> GlobalEvent:
 
 
 def parse_scene(where: str, name: str, data: Any) -> SceneSpec:
-    d = _check_keys(where, data, ("loop_s", "seed", "noise", "actors", "events"))
+    d = _check_keys(where, data, ("loop_s", "seed", "noise", "actors", "events", "clip", "clip_start_s"))
     loop_s = _num(f"{where}.loop_s", d.get("loop_s", 20.0), 2.0, 600.0)
     actors = d.get("actors", [])
     events = d.get("events", [])
@@ -235,8 +237,14 @@ def parse_scene(where: str, name: str, data: Any) -> SceneSpec:
     seed = d.get("seed", 1)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ScenarioError(f"{where}.seed: expected an integer, got {seed!r}")
+    clip = d.get("clip", "")
+    if clip:
+        if not isinstance(clip, str) or not Path(clip).is_file():
+            raise ScenarioError(f"{where}.clip: {clip!r} is not a readable video file")
+        clip = str(Path(clip).resolve())
     return SceneSpec(
         name=name, loop_s=loop_s, seed=seed, noise=_num(f"{where}.noise", d.get("noise", 3.0), 0.0, 40.0),
+        clip=clip, clip_start_s=_num(f"{where}.clip_start_s", d.get("clip_start_s", 0.0), 0.0, 1e6),
         actors=tuple(parse_actor(f"{where}.actors[{i}]", a, loop_s) for i, a in enumerate(actors)),
         events=tuple(parse_event(f"{where}.events[{i}]", e, loop_s) for i, e in enumerate(events)),
     )

@@ -25,6 +25,47 @@ IR_NOISE_FACTOR = 2.5  # night mode: the sensor's gain goes up, so does its nois
 IR_CONTRAST = 1.35
 
 
+class ClipReader:
+    """Frames of a real clip at the scene's fps and size, read in order (render_frame asks for 0, 1, 2, ...)."""
+
+    def __init__(self, path: str, start_s: float, fps: int, width: int, height: int) -> None:
+        import av
+
+        self.path, self.start_s, self.fps, self.size = path, start_s, fps, (width, height)
+        self._av = av
+        self._container: Any = None
+        self._frames: Any = None
+        self._next = 0
+        self._current: np.ndarray | None = None
+        self._current_t = -1.0
+
+    def _restart(self) -> None:
+        if self._container is not None:
+            self._container.close()
+        self._container = self._av.open(self.path)
+        stream = self._container.streams.video[0]
+        self._frames = self._container.decode(stream)
+        self._next = 0
+        self._current, self._current_t = None, -1.0
+
+    def frame(self, i: int) -> np.ndarray:
+        """The clip frame shown at scene time i / fps (the latest frame not after it), as float32 BGR."""
+        if self._frames is None or i < self._next:
+            self._restart()
+        want = self.start_s + i / self.fps
+        for frame in self._frames:
+            t = float(frame.time or 0.0)
+            if self._current is None or t <= want + 1e-6:
+                self._current = frame.to_ndarray(format="bgr24")
+                self._current_t = t
+            if t >= want - 1e-6:
+                break
+        if self._current is None:
+            raise ValueError(f"{self.path}: no video frames at {want:.2f} s")
+        self._next = i + 1
+        return cv2.resize(self._current, self.size, interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
 @dataclass
 class RenderContext:
     scene: SceneSpec
@@ -35,6 +76,7 @@ class RenderContext:
     background: np.ndarray  # float32 BGR
     noise: list[np.ndarray]  # int16 noise fields with a margin for random crops
     rng: np.random.Generator
+    clip: ClipReader | None = None
 
 
 def frame_count(scene: SceneSpec, fps: int) -> int:
@@ -76,8 +118,9 @@ def make_background(scene: SceneSpec, width: int, height: int) -> np.ndarray:
 def make_context(scene: SceneSpec, width: int, height: int, fps: int) -> RenderContext:
     rng = np.random.default_rng(scene.seed * 7919 + width)
     noise = [rng.normal(0.0, 1.0, (height + 16, width + 16)).astype(np.float32) for _ in range(NOISE_BANK)]
-    return RenderContext(scene, width, height, fps, frame_count(scene, fps), make_background(scene, width, height),
-                         noise, rng)
+    clip = ClipReader(scene.clip, scene.clip_start_s, fps, width, height) if scene.clip else None
+    background = clip.frame(0) if clip else make_background(scene, width, height)
+    return RenderContext(scene, width, height, fps, frame_count(scene, fps), background, noise, rng, clip)
 
 
 # -- what is where at time t (pure) -------------------------------------------------------------------------
@@ -161,7 +204,7 @@ def render_frame(ctx: RenderContext, i: int) -> np.ndarray:
     """Frame i of the loop as uint8 BGR."""
     scene = ctx.scene
     t = i / ctx.fps
-    img = ctx.background.copy()
+    img = ctx.clip.frame(i) if ctx.clip is not None else ctx.background.copy()
     _sway(img, scene, t, ctx)
     for actor in scene.actors:
         box = actor_box(actor, t, ctx.width, ctx.height)
@@ -200,6 +243,8 @@ def ground_truth(scene: SceneSpec, fps: int, keyframe_s: float) -> dict[str, Any
         "periodic": True,
         "clock": "loop time t is shown at wall time anchor + phase_s + k * loop_s + t for every whole k",
         "osd": {"region": [0.0, 0.0, 0.45, 0.1], "changes": "every second"},
+        # A real clip's own motion is not known, and its loop seam is a cut unless the clip itself loops.
+        "clip": {"path": scene.clip, "start_s": scene.clip_start_s, "own_motion_unknown": True} if scene.clip else None,
         "actors": [
             {"name": a.name, "kind": a.kind, "direction": a.direction, "y": a.y,
              "visible": [a.start_s, a.start_s + a.duration_s], "moving": [a.start_s, a.start_s + a.duration_s]}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from agent.simulator.scenario import parse_scenario
 from agent.simulator.scene import actor_box, ground_truth, make_context, osd_text, render_frame, wall_intervals
@@ -46,3 +49,26 @@ def test_scene_wall_intervals_repeat_each_loop() -> None:
     gt = ground_truth(SCENE, 15, 2.0)
     items = wall_intervals(gt, anchor=1000.0, since=1000.0, until=1010.0)
     assert [(i["start"], i["end"]) for i in items] == [(1001.0, 1003.0), (1005.0, 1007.0), (1009.0, 1011.0)]
+
+
+def test_scene_real_clip_replaces_renderer(shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scene with `clip:` is encoded from the real video at the scene's fps and size, OSD drawn over it."""
+    import av
+    import cv2
+
+    from agent.simulator.encode import encode_stream
+
+    monkeypatch.setenv("MATTHAN_SIM_CACHE", str(tmp_path))
+    clip = shared_data / "parking-lot-768x432.mp4"
+    scene = parse_scenario({"scenes": {"lot": {"loop_s": 4, "clip": str(clip), "clip_start_s": 2, "noise": 0}},
+                            "cameras": [{"scene": "lot", "fps": 5}]}).scenes["lot"]
+    stream = encode_stream(scene, fps=5, keyframe_s=2.0, size=(320, 180))
+    assert stream.ground_truth()["clip"]["path"] == str(clip)
+    cc = av.CodecContext.create("h264", "r")
+    packets = [*cc.parse(stream.es_path.read_bytes()), *cc.parse(None)]  # None flushes the parser's last AU
+    frames = [f.to_ndarray(format="gray") for p in [*packets, None] for f in cc.decode(p)]
+    assert len(frames) == 20 and frames[0].shape == (180, 320)
+    with av.open(str(clip)) as c:
+        original = next(f for f in c.decode(video=0) if f.time >= 2.0).to_ndarray(format="gray")
+    expected = cv2.resize(original, (320, 180), interpolation=cv2.INTER_AREA).astype(np.int16)
+    assert np.abs(frames[0][30:].astype(np.int16) - expected[30:]).mean() < 12  # below the OSD
