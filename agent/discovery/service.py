@@ -25,6 +25,9 @@ from agent.models import CameraInfo
 
 log = logging.getLogger(__name__)
 
+# An open port only a camera or DVR would have (RTSP, XMeye, Dahua); a lone web port is any router or PC.
+CAMERA_ONLY_PORTS = frozenset({554, 8899, 37777, 34567})
+
 
 @dataclass(frozen=True, slots=True)
 class IpChange:
@@ -125,12 +128,17 @@ async def discover_once(
                       reason=FailureReason.NO_ONVIF_ANSWER,
                       detail=f"camera ports {', '.join(map(str, h.open_ports))} open but no ONVIF answer",
                       discovered=Discovered(ip=h.ip, xaddr="", via=Via.SCAN, open_ports=h.open_ports))
-        for h in hits if not h.xaddr and h.ip not in {d.ip for d in devices}
+        for h in hits if not h.xaddr and h.ip not in {d.ip for d in devices} and set(h.open_ports) & CAMERA_ONLY_PORTS
     ]
 
     named: list[Interrogation] = []
     changes: list[IpChange] = []
     for row in rows:
+        if row.discovered is not None and row.discovered.via is Via.SCAN and not row.discovered.xaddr:
+            # Camera ports open but no ONVIF: shown to the technician, never recorded as a camera.
+            named.append(dataclasses.replace(row, info=dataclasses.replace(
+                row.info, camera_id=f"unconfirmed-{(row.info.ip or '').replace('.', '-')}")))
+            continue
         override = settings.override_for(row.info.ip, row.info.endpoint_uuid, row.info.name)
         update: InventoryUpdate = inventory.update(row.info, configured_name=override.name if override else None)
         if update.ip_changed_from:

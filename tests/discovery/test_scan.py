@@ -83,3 +83,32 @@ def test_scan_confirm_rejects_non_onvif_http(lan: Lan, agent_loop: NsLoop) -> No
         assert agent_loop.run(confirm_onvif(ip, 80)) is None
     finally:
         cam_loop.close()
+
+
+@pytest.mark.netns
+def test_scan_round_lists_unconfirmed_camera_but_not_web_servers(lan: Lan, agent_loop: NsLoop) -> None:
+    """In a round, an RTSP-only host is listed as unconfirmed (not recorded); a plain web server is not listed."""
+    from agent.discovery.inventory import Inventory
+    from agent.discovery.service import discover_once
+    from agent.discovery.settings import DiscoverySettings
+    from agent.discovery.wsd import Interface
+    from agent.simulator.netns import AGENT_IF
+
+    onvif_ip, rtsp_ip, web_ip = lan.add_camera_ip(), lan.add_camera_ip(), lan.add_camera_ip()
+    cam_loop = NsLoop(lan, lan.camera_ns)
+    inventory = Inventory()
+    try:
+        cam_loop.run(_serve(onvif_ip, 8080, TIME_REPLY))
+        cam_loop.run(_serve(rtsp_ip, 554, None))
+        cam_loop.run(_serve(web_ip, 80, b"<html>router</html>"))
+        settings = DiscoverySettings(probe_window_s=0.2, scan_subnets=("198.18.0.0/24",), scan_rate_per_s=2000,
+                                     scan_concurrency=256, scan_connect_timeout_s=0.3)
+        report = agent_loop.run(discover_once(settings, inventory=inventory, interrogate=False,
+                                              interfaces=[Interface(AGENT_IF, AGENT_IP)]), timeout=60)
+    finally:
+        cam_loop.close()
+    rows = {r.info.ip: r for r in report.rows}
+    assert set(rows) == {onvif_ip, rtsp_ip}
+    assert rows[rtsp_ip].info.camera_id == f"unconfirmed-{rtsp_ip.replace('.', '-')}"
+    assert rows[rtsp_ip].reason is not None and rows[rtsp_ip].reason.value == "no ONVIF answer"
+    assert [e.last_ip for e in inventory.entries()] == [onvif_ip]
