@@ -68,15 +68,11 @@ def _credentials_from_file(path: str) -> list[Any]:
     return creds
 
 
-def _settings_from_config(path: str) -> dict[str, Any]:
-    """Map the agent's configuration onto discovery settings (only when --config is given)."""
+def settings_kwargs_from_config(cfg: Any) -> dict[str, Any]:
+    """DiscoverySettings keyword arguments from a loaded `AgentConfig` (agent.config); the composition root
+    uses this too, so the daemon and `discover --config` read the configuration the same way."""
     from agent.discovery.settings import CameraOverride, Credential
 
-    try:
-        from agent.config.loader import load_config
-    except ImportError as exc:
-        raise ValueError(f"this build cannot read configuration files yet ({exc})") from None
-    cfg = load_config(path)
     disc = cfg.discovery
     cameras = []
     for cam in cfg.cameras:
@@ -92,9 +88,18 @@ def _settings_from_config(path: str) -> dict[str, Any]:
         "scan_subnets": tuple(str(s) for s in disc.scan_subnets),
         "scan_rate_per_s": float(disc.scan_rate_per_s),
         "probe_window_s": float(disc.probe_timeout_s),
+        "listen_hello": bool(disc.hello_listener),
         "credentials": tuple(Credential(c.username, c.secret() or "") for c in disc.credentials if c.username),
         "cameras": tuple(cameras),
     }
+
+
+def _settings_from_config(path: str) -> dict[str, Any]:
+    try:
+        from agent.config.loader import load_config
+    except ImportError as exc:
+        raise ValueError(f"this build cannot read configuration files yet ({exc})") from None
+    return settings_kwargs_from_config(load_config(path))
 
 
 def build_settings(args: argparse.Namespace) -> Any:

@@ -30,7 +30,7 @@ import aiohttp
 import zeep.exceptions
 
 from agent.discovery.inventory import arp_mac
-from agent.discovery.parse import replace_host
+from agent.discovery.parse import replace_host, strip_userinfo
 from agent.discovery.policy import AuthBudget, choose_substream, classify_fault
 from agent.discovery.results import Discovered, FailureReason, Interrogation, Profile
 from agent.discovery.settings import CameraOverride, Credential, DiscoverySettings
@@ -350,11 +350,13 @@ async def _media(
         log.debug("%s: no snapshot URI (%s)", reached_ip, _short(exc))  # optional in ONVIF Profile S
     return dataclasses.replace(
         info,
-        stream_uri=replace_host(_str(_get(reply, "Uri")), reached_ip),
+        # Some firmwares embed user:password@ in the URIs they return; they are dropped here, so no password
+        # reaches the inventory file or a log line (the video layer adds the configured credentials itself).
+        stream_uri=strip_userinfo(replace_host(_str(_get(reply, "Uri")), reached_ip)),
         stream_width=chosen.width,
         stream_height=chosen.height,
         stream_encoding=chosen.encoding,
-        snapshot_uri=replace_host(snapshot, reached_ip),
+        snapshot_uri=strip_userinfo(replace_host(snapshot, reached_ip)),
     )
 
 

@@ -304,6 +304,19 @@ def replace_host(uri: str | None, reached_ip: str) -> str | None:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def strip_userinfo(uri: str | None) -> str | None:
+    """rtsp://admin:secret@10.0.0.9:554/s -> rtsp://10.0.0.9:554/s; anything else unchanged."""
+    if not uri or "@" not in uri:
+        return uri
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return uri
+    if "@" not in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 __all__ = [
     "MAX_DATAGRAM_BYTES",
     "Endpoint",
@@ -314,4 +327,5 @@ __all__ = [
     "parse_datagram",
     "replace_host",
     "split_scopes",
+    "strip_userinfo",
 ]

@@ -12,6 +12,7 @@ from agent.discovery.parse import (
     parse_datagram,
     replace_host,
     split_scopes,
+    strip_userinfo,
 )
 from tests.discovery import samples
 
@@ -125,3 +126,10 @@ def test_replace_host_keeps_userinfo_port_path() -> None:
         "rtsp://u:p@10.0.0.9:554/Streaming/102?x=1"
     assert replace_host("rtsp://10.0.0.9/s", "10.0.0.9") == "rtsp://10.0.0.9/s"
     assert replace_host(None, "10.0.0.9") is None
+
+
+def test_strip_userinfo_drops_credentials_only() -> None:
+    """Credentials embedded by a camera in a URI are removed; host, port, path and query stay."""
+    assert strip_userinfo("rtsp://admin:pw@10.0.0.9:554/s?ch=1") == "rtsp://10.0.0.9:554/s?ch=1"
+    assert strip_userinfo("rtsp://10.0.0.9/s") == "rtsp://10.0.0.9/s"
+    assert strip_userinfo(None) is None
