@@ -76,9 +76,9 @@ def test_doctor_cli_password_never_printed(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_doctor_cli_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    """A camera name with no config, or a missing password variable, is a usage error (64) that says why."""
+    """An unknown camera name, or a missing password variable, is a usage error (64) that says why."""
     assert main(["doctor", "cho"]) == 64
-    assert "no config file" in capsys.readouterr().err
+    assert "no camera 'cho'" in capsys.readouterr().err
     assert main(["doctor", "--onvif", "127.0.0.1", "--password-env", "NO_SUCH_VAR_X"]) == 64
     assert "NO_SUCH_VAR_X" in capsys.readouterr().err
 
@@ -159,4 +159,25 @@ def test_doctor_cli_broker_flag(capsys: pytest.CaptureFixture[str], auth_broker,
                           "--broker-password-env", "MQ_PW", "--state-dir", str(tmp_path))
     assert statuses(doc)["broker"] == "pass"
     assert auth_broker.password not in json.dumps(doc)
+    del rc
+
+
+def test_doctor_cli_camera_from_inventory(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                          tmp_path: Path) -> None:
+    """`doctor NAME` for a discovered camera (not in the config) finds its address in the agent's inventory."""
+    from agent.discovery.inventory import INVENTORY_FILE, Inventory
+    from agent.models import CameraInfo
+
+    monkeypatch.setenv("CAM_PW", PW)
+    with onvif_server(OnvifDevice()) as dev:
+        inv = Inventory(tmp_path / INVENTORY_FILE)
+        entry = inv.update(CameraInfo(camera_id="", endpoint_uuid="urn:uuid:1234", ip="127.0.0.1", name="ngo-3",
+                                      xaddr=f"http://127.0.0.1:{dev.port}/onvif/device_service"),
+                           configured_name="ngo-3").entry
+        inv.save()
+        rc, doc = doctor_json(capsys, entry.camera_id, "--state-dir", str(tmp_path), "--user", "admin",
+                              "--password-env", "CAM_PW", "--no-host", "--frames-seconds", "1", "--timeout", "2")
+    st = statuses(doc)
+    assert st["reachable"] == "pass" and st["onvif"] == "pass" and st["credentials"] == "pass", doc
+    assert doc["sections"][0]["target"].startswith(f"Camera {entry.camera_id}")
     del rc

@@ -13,7 +13,7 @@ from agent.i18n.compile import PoError, build_mo, parse_po
 
 PACKAGE = Path(__file__).resolve().parents[2] / "agent"
 TRANSLATED_MODULES = [*sorted((PACKAGE / "health").glob("*.py")), PACKAGE / "cli" / "status.py",
-                      PACKAGE / "cli" / "doctor.py"]
+                      *sorted((PACKAGE / "cli" / "doctor").glob("*.py"))]
 PO = LOCALE_DIR / "vi" / "LC_MESSAGES" / "matthan.po"
 MO = PO.with_suffix(".mo")
 
