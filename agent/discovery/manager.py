@@ -15,9 +15,9 @@ import logging
 from collections.abc import Callable
 
 from agent.discovery.inventory import Inventory
-from agent.discovery.onvif import interrogate
+from agent.discovery.onvif import make_interrogator
 from agent.discovery.policy import AuthBudget
-from agent.discovery.results import Interrogation, WsdEvent, WsdEventKind
+from agent.discovery.results import Discovered, Interrogation, WsdEvent, WsdEventKind
 from agent.discovery.service import DiscoveryReport, discover_once
 from agent.discovery.settings import DiscoverySettings
 from agent.discovery.wsd import HelloListener
@@ -111,16 +111,31 @@ class DiscoveryManager:
                 log.info("Hello from %s dropped (queue full); the next round will find it", event.source_ip)
 
     async def _serve_hellos(self, stop: asyncio.Event) -> None:
+        """Interrogate each announced camera at once, several at a time (a power cut brings 40 Hellos together)."""
         assert self._hellos is not None
-        while not stop.is_set():
-            event = await self._hellos.get()
-            device = event.device
-            if device is None:
-                continue
+        one = make_interrogator(self.settings, self.budget)
+        running: set[asyncio.Task[None]] = set()
+
+        async def handle(device: Discovered) -> None:
+            result = await one(device)
             override = self.settings.override_for(device.ip, device.endpoint_uuid, device.name)
-            result = await interrogate(device, self.settings, self.budget, override)
             update = self.inventory.update(result.info, configured_name=override.name if override else None)
-            self.inventory.save()
+            try:
+                self.inventory.save()
+            except OSError as exc:  # disk full or read-only state dir: keep running on the in-memory inventory
+                self.errors += 1
+                log.error("cannot save the camera inventory: %s", exc)
             if self._on_interrogation is not None:
                 named = dataclasses.replace(result.info, camera_id=update.entry.camera_id)
                 self._on_interrogation(dataclasses.replace(result, info=named))
+
+        try:
+            while not stop.is_set():
+                event = await self._hellos.get()
+                if event.device is not None:
+                    task = asyncio.create_task(handle(event.device))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+        finally:
+            for task in running:
+                task.cancel()
