@@ -81,6 +81,18 @@ def test_rtsp_pyav_decodes_substream_in_real_time(cluster: Cluster) -> None:
     assert 2.4 < elapsed < 4.0, f"45 frames took {elapsed:.2f} s, not about 3 s"
 
 
+def test_rtsp_pyav_decodes_main_stream(cluster: Cluster) -> None:
+    """PyAV decodes the main stream at 1280x720 and sees its 15 fps rate."""
+    info = cluster.info("cam01")
+    with av.open(info.rtsp_uri("main", with_credentials=True), options={"rtsp_transport": "tcp"}, timeout=10) as c:
+        stream = c.streams.video[0]
+        assert stream.guessed_rate == 15
+        for n, frame in enumerate(c.decode(stream), start=1):
+            assert (frame.width, frame.height) == (1280, 720)
+            if n == 5:
+                break
+
+
 def test_rtsp_wrong_password_is_refused(cluster: Cluster) -> None:
     """An RTSP client with a wrong password gets 401 Unauthorized."""
     info = cluster.info("cam01")
