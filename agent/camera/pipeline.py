@@ -178,6 +178,9 @@ class CameraPipeline:
             self._log.warning("%s", exc.message)
         self._close_source()
         self._set_state(connected=False, error=exc, frozen=False)
+        for event in self.tracker.flush(time.time()):  # an event does not carry on across an outage
+            self._emit(event)
+        self._peak_frame = None
 
     def _close_source(self) -> None:
         with self._lock:

@@ -26,7 +26,7 @@ MIN_DENSITY = 0.08  # changed pixels per pixel of their bounding box: digit stro
 LINE_REACH = 4.0  # the mask extends this many times the digits' width to each side: hours, minutes and date
 PAIR_MAX_GAP_S = 0.34  # s; the frame after a sample is checked for continuous change only at >= 3 fps
 MOVING_LIMIT = 2  # samples in which a pixel also changed frame-to-frame; more is motion, not a clock
-GIVE_UP_SAMPLES = 120  # samples (about 2 minutes) without a clock: stop looking, and stop paying for it
+GIVE_UP_SAMPLES = 40  # samples (about 40 s) without a clock: stop looking, and stop paying for it
 MARGIN_FRACTION = 0.025  # of the height, added above and below the changing digits
 
 

@@ -8,9 +8,11 @@ Prints JSON lines:
 
 The RTSP stream is one 640x360 15 fps H.264 clip (2 s GOP, a person-sized square crossing for 3 s every 10 s)
 rendered here and served by the tests' GStreamer RTSP server (Debian's python3) on 127.0.0.1. Each mode runs in
-its own child process; CPU is that process's user+system time over a fixed wall-clock window after the first frame,
-so interpreter start-up and imports are not counted. Run from the project root: .venv/bin/python
-scripts/bench/motion.py [--window 15] [--rounds 2] [--skip-rtsp].
+its own child process; CPU is that process's user+system time over a fixed wall-clock window that starts a
+warm-up after the first frame (default 45 s, by when the clock learner's search is over), so start-up, imports
+and one-off learning are not counted. Modes are interleaved over rounds so drifting load hits them alike.
+Run from the project root: .venv/bin/python scripts/bench/motion.py [--window 15] [--rounds 2] [--warmup 45]
+[--skip-rtsp]. About (warmup + window) x 4 x rounds seconds.
 """
 
 from __future__ import annotations
@@ -81,8 +83,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def child(mode: str, url: str, window: float) -> None:
-    """One measurement: connect, wait for the first frame, then count CPU over `window` seconds of wall time."""
+def child(mode: str, url: str, window: float, warmup: float) -> None:
+    """One measurement: connect, let `warmup` seconds pass after the first frame (the detector's start-up
+    learning, such as looking for an on-screen clock, ends), then count CPU over `window` seconds of wall time."""
     import cv2
 
     cv2.setNumThreads(1)
@@ -92,12 +95,15 @@ def child(mode: str, url: str, window: float) -> None:
         container = av.open(url, options={"rtsp_transport": "tcp", "analyzeduration": "500000"}, timeout=(10, 10))
         stream = container.streams.video[0]
         stream.codec_context.thread_type = "SLICE"
-        n, c0, t0 = 0, None, None
+        n, c0, t0, first = 0, None, None, None
         for packet in container.demux(stream):
             for _frame in packet.decode():
                 n += 1
                 if c0 is None:
-                    c0, t0, n = time.process_time(), time.monotonic(), 0
+                    if first is None:
+                        first = time.monotonic()
+                    if time.monotonic() - first >= warmup:
+                        c0, t0, n = time.process_time(), time.monotonic(), 0
             if t0 is not None and time.monotonic() - t0 >= window:
                 break
         container.close()
@@ -124,21 +130,23 @@ def child(mode: str, url: str, window: float) -> None:
     thread = threading.Thread(target=pipeline.run, args=(stop,), daemon=True)
     thread.start()
     first.wait(30)
-    time.sleep(window)  # the measurement window itself: wall time is what is being measured
-    cpu, wall = time.process_time() - marks["cpu"], time.monotonic() - marks["t"]
+    time.sleep(warmup)  # wall time is what is being measured: warm-up, then the window
+    c0, t0, analysed0 = time.process_time(), time.monotonic(), pipeline.report().frames_analysed
+    time.sleep(window)
+    cpu, wall = time.process_time() - c0, time.monotonic() - t0
     report = pipeline.report()
     stop.set()
     thread.join(15)
     emit({"mode": mode, "cpu_s": cpu, "wall_s": wall, "frames": report.frames_in,
-          "analysed": report.frames_analysed, "events": sum(1 for e in events if e.kind == "start")})
+          "analysed": report.frames_analysed - analysed0, "events": sum(1 for e in events if e.kind == "start")})
 
 
-def bench_rtsp(window: float, rounds: int) -> list[dict]:
+def bench_rtsp(window: float, rounds: int, warmup: float) -> list[dict]:
     """Modes interleaved over `rounds` rounds (bare, full, keyframe, adaptive, bare, ...), so drifting load on a
     shared machine hits every mode alike; one line per mode with the mean and every round's value."""
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "bench.mp4"
-        render_clip(clip, seconds=int(window * len(MODES) * rounds + 60))
+        render_clip(clip, seconds=int((window + warmup) * len(MODES) * rounds + 60))
         port = free_port()
         server = subprocess.Popen([SYSTEM_PYTHON, str(SERVER), str(clip), "--port", str(port)],
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -150,8 +158,9 @@ def bench_rtsp(window: float, rounds: int) -> list[dict]:
             runs: dict[str, list[dict]] = {mode: [] for mode in MODES}
             for _ in range(rounds):
                 for mode in MODES:
-                    out = subprocess.run([sys.executable, __file__, "--child", mode, url, "--window", str(window)],
-                                         capture_output=True, text=True, timeout=window + 120, cwd=ROOT)
+                    out = subprocess.run([sys.executable, __file__, "--child", mode, url, "--window", str(window),
+                                          "--warmup", str(warmup)],
+                                         capture_output=True, text=True, timeout=window + warmup + 120, cwd=ROOT)
                     line = next((x for x in out.stdout.splitlines() if x.startswith("{")), None)
                     if line is None:
                         raise RuntimeError(f"{mode} measurement failed: {out.stderr[-500:]}")
@@ -162,6 +171,7 @@ def bench_rtsp(window: float, rounds: int) -> list[dict]:
                 results.append({"bench": "rtsp_cpu", "stream": "640x360 h264 ~0.9 Mbit/s 15fps gop2s", "mode": mode,
                                 "cpu_percent": round(sum(pcts) / len(pcts), 2),
                                 "rounds": [round(p, 2) for p in pcts], "window_s": round(rs[0]["wall_s"], 1),
+                                "warmup_s": warmup,
                                 "frames_in": rs[0]["frames"], "analysed": rs[0].get("analysed"),
                                 "events_started": rs[0].get("events")})
                 emit(results[-1])
@@ -175,11 +185,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--window", type=float, default=15.0, help="seconds of wall time per RTSP measurement")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the four RTSP modes")
+    parser.add_argument("--warmup", type=float, default=45.0,
+                        help="seconds after the first frame before measuring (the detector's start-up learning)")
     parser.add_argument("--skip-rtsp", action="store_true")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], args.child[1], args.window)
+        child(args.child[0], args.child[1], args.window, args.warmup)
         return 0
     import cv2
 
@@ -189,7 +201,7 @@ def main() -> int:
     emit(bench_detector(1280, 720))
     if args.skip_rtsp:
         return 0
-    results = {r["mode"]: r["cpu_percent"] for r in bench_rtsp(args.window, args.rounds)}
+    results = {r["mode"]: r["cpu_percent"] for r in bench_rtsp(args.window, args.rounds, args.warmup)}
     full, bare = results["full"], results["bare_decode"]
     emit({"bench": "rtsp_ratio", "full_over_bare": round(full / bare, 3) if bare else None,
           "keyframe_over_full": round(results["keyframe"] / full, 3) if full else None,

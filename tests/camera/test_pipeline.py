@@ -110,3 +110,56 @@ def test_pipeline_motion_hint_wakes_full_decoding(crossing_clip: Path, tmp_path:
     pipeline.run(threading.Event())
     _, full = _run_file(crossing_clip, DecodeMode.FULL, tmp_path)
     assert reports.values()[-1].frames_analysed == full[-1].frames_analysed
+
+
+class _FakeSource:
+    """A live source that shows a quiet scene, then a moving square, then fails as a stalled camera."""
+
+    live = True
+
+    def __init__(self) -> None:
+        self.packets_in = self.frames_decoded = 0
+        self.decode_s = 0.0
+
+    def set_keyframes_only(self, on: bool) -> None:
+        pass
+
+    def describe(self) -> str:
+        return "fake"
+
+    def frames(self, stop=None):
+        from agent.video import Frame, Stalled
+
+        base = np.full((360, 640), 110, np.uint8)
+        base[:120] = 170
+        for i in range(40):
+            y = base.copy()
+            if i >= 20:
+                x = (i - 20) * 25
+                y[150:200, x : x + 48] = 20
+            y = (y + (np.arange(640) % 3)[None, :]).astype(np.uint8)  # a fixed texture, as a real scene has
+            self.packets_in += 1
+            self.frames_decoded += 1
+            yield Frame(y=y, ts=1_700_000_000.0 + i * 0.2, index=i, keyframe=(i % 10 == 0))
+        raise Stalled("fake: the camera stopped sending")
+
+
+def test_pipeline_outage_ends_running_event_and_reports_stall() -> None:
+    """A camera failing mid-event ends that event (at its last motion) and reports stream_stalled."""
+    events: Collector[MotionEvent] = Collector()
+    stop = threading.Event()
+
+    def on_report(report: CameraReport) -> None:
+        if report.error is not None:
+            stop.set()
+
+    settings = PipelineSettings("cam", "fake://", source=SourceSettings(decode_mode=DecodeMode.FULL),
+                                tracker=TrackerSettings(min_motion_s=0.4, event_gap_s=5.0))
+    pipeline = CameraPipeline(settings, on_event=events, on_report=on_report, source_factory=_FakeSource)
+    pipeline.run(stop)
+    kinds = [e.kind for e in events.values()]
+    assert kinds == [EventKind.START, EventKind.END]
+    end = events.values()[-1]
+    assert end.end_ts == pytest.approx(1_700_000_000.0 + 39 * 0.2)
+    final = pipeline.report()
+    assert final.error == "stream_stalled" and final.stalls == 1 and final.events == 1
