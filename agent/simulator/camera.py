@@ -68,6 +68,7 @@ class SimulatedCamera:
         self._ticker: asyncio.Task[None] | None = None
         self.rtsp_registered = False
         self.requests = 0
+        self._frozen_frame = 0
 
     # -- identity and addresses -----------------------------------------------------------------------------
     def has_quirk(self, name: str) -> bool:
@@ -173,6 +174,8 @@ class SimulatedCamera:
     # -- faults ---------------------------------------------------------------------------------------------
     async def set_fault(self, fault: str, on: bool) -> None:
         if on:
+            if fault == "freeze" and fault not in self.faults:
+                self._frozen_frame = self._snapshot_frame()  # snapshots freeze too, on the picture of this moment
             self.faults.add(fault)
         else:
             self.faults.discard(fault)
@@ -236,9 +239,11 @@ class SimulatedCamera:
         if not self._digest.check(request.headers.get("Authorization"), request.method, self.username,
                                   self.password):
             return web.Response(status=401, headers={"WWW-Authenticate": self._digest.challenge()})
-        t = self.loop_time()
-        frame = int(t * self.snapshots.fps)
+        frame = self._frozen_frame if "freeze" in self.faults else self._snapshot_frame()
         return web.Response(body=self.snapshots.jpeg_at_frame(frame), content_type="image/jpeg")
+
+    def _snapshot_frame(self) -> int:
+        return int(self.loop_time() * self.snapshots.fps)
 
     async def _soap(self, request: web.Request) -> web.Response:
         self.requests += 1

@@ -80,7 +80,7 @@ def test_fault_rtsp_stall_keeps_socket_open(make_cluster: Callable[..., Cluster]
 
 
 def test_fault_freeze_repeats_one_frame(make_cluster: Callable[..., Cluster]) -> None:
-    """freeze: within one keyframe interval, decoded frames become identical; after clear they change again."""
+    """freeze: within a keyframe interval RTSP frames become identical, snapshots too; after clear they change."""
     cluster = make_cluster(scenario(1))
     info = cluster.info("cam01")
 
@@ -92,10 +92,19 @@ def test_fault_freeze_repeats_one_frame(make_cluster: Callable[..., Cluster]) ->
             longest, prev = max(longest, run), y
         return longest
 
+    async def snapshot() -> bytes:
+        async with aiohttp.ClientSession() as session:
+            mw = (aiohttp.DigestAuthMiddleware(info.username, info.password),)
+            async with session.get(info.snapshot_uri, middlewares=mw) as resp:
+                return await resp.read()
+
     with open_sub(info) as container:
         frames = container.decode(container.streams.video[0])
         assert same_run(frames, 40) == 0
         cluster.inject("cam01", "freeze")
+        first = asyncio.run(snapshot())
+        time.sleep(1.1)  # snapshots are stored twice a second; a live camera's would have changed by now
+        assert asyncio.run(snapshot()) == first
         assert same_run(frames, 90) >= 30  # frozen on the next keyframe (<= 2 s), then only repeats
         cluster.clear("cam01", "freeze")
         for _ in range(60):  # the picture resumes on the next keyframe
