@@ -343,6 +343,20 @@ class StatusMachine:
         return _Verdict(CameraState.ONLINE, StatusReason.NONE)
 
 
+def daytime_between(start_h: float = 7.0, end_h: float = 17.0, *, utc_offset_h: float = 7.0) -> Callable[[float], bool]:
+    """A `daytime` callable for the stuck-IR check: True between start_h and end_h local time. The offset is
+    explicit (Vietnam is UTC+7) because a Pi's clock is often left in UTC. 07:00-17:00 stays clear of dawn and
+    dusk all year at Vietnamese latitudes, when a camera legitimately switches between colour and IR."""
+    if not (0 <= start_h < end_h <= 24):
+        raise ValueError(f"daytime hours must satisfy 0 <= start < end <= 24, got {start_h}..{end_h}")
+
+    def is_day(ts: float) -> bool:
+        hour = ((ts / 3600.0) + utc_offset_h) % 24.0
+        return start_h <= hour < end_h
+
+    return is_day
+
+
 def _offline(reason: StatusReason, detail: str = "") -> _Verdict:
     return _Verdict(CameraState.OFFLINE, reason, detail)
 

@@ -358,3 +358,15 @@ def test_status_reboot_story_back_online_within_10s(clock: FakeClock) -> None:
     changes = run(m, clock, good(fps_in=0.3), 2) + run(m, clock, good(), 10)
     assert not m.flapping()
     assert changes and changes[-1][1].state is CameraState.ONLINE and changes[-1][0] <= 10
+
+
+def test_status_daytime_between_vietnam_hours() -> None:
+    """The default daytime window is 07:00-17:00 at UTC+7; bad hours are refused."""
+    from agent.health.status import daytime_between
+
+    is_day = daytime_between()
+    midnight_utc = 1_800_000_000 - (1_800_000_000 % 86400)  # 00:00 UTC = 07:00 in Vietnam
+    assert is_day(midnight_utc) and is_day(midnight_utc + 9.9 * 3600)
+    assert not is_day(midnight_utc + 10 * 3600) and not is_day(midnight_utc - 60)
+    with pytest.raises(ValueError, match="daytime hours"):
+        daytime_between(18, 6)
