@@ -17,7 +17,7 @@ from agent.health.board import StatusBoard
 from agent.health.metrics import HealthCollector, HostPaths, sample_to_dict
 from agent.health.service import HealthHooks, HealthService
 from agent.health.statefile import StateFileWriter, read_state
-from agent.health.status import REASON_MESSAGES, StatusMachine, StatusThresholds
+from agent.health.status import REASON_MESSAGES, StatusMachine, StatusThresholds, daytime_between
 
 __all__ = [
     "REASON_MESSAGES",
@@ -29,6 +29,7 @@ __all__ = [
     "StatusBoard",
     "StatusMachine",
     "StatusThresholds",
+    "daytime_between",
     "read_state",
     "sample_to_dict",
 ]
