@@ -1,8 +1,8 @@
 """The running agent's state, written atomically to the state dir for `matthan-agent status` (no broker needed).
 
 The daemon calls `StateFileWriter.write(...)` every few seconds and on every status change. The file is replaced
-with write-to-temporary, fsync, rename, so a reader never sees half a file, and a power cut leaves either the old
-or the new one. A reader decides "stale" from the write time and the writer's pid, and says so plainly.
+with write-to-temporary and rename, so a reader never sees half a file. A reader decides "stale" from the write
+time and the writer's pid, and says so plainly.
 """
 
 from __future__ import annotations
@@ -98,21 +98,28 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def atomic_write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Write JSON to `path` so that readers see the old or the new content, never a mix."""
+def atomic_write_json(path: Path, data: Mapping[str, Any], *, durable: bool = False) -> None:
+    """Write JSON to `path` so that readers see the old or the new content, never a mix.
+
+    `durable=False` (the state file) skips the fsyncs: the file is rewritten every few seconds and is worthless
+    after a power cut (the agent is not running then), so there is no reason to wear the SD card for it; the
+    rename alone keeps readers from ever seeing half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, ensure_ascii=False, indent=1, allow_nan=False, default=str)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)  # readable by the technician's `status` without sudo; holds no secrets
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    if not durable:
+        return
     try:
         dir_fd = os.open(path.parent, os.O_RDONLY)
     except OSError:
