@@ -5,6 +5,8 @@ Rendering is pure (`render_screen(view, header, now)` -> text); `Console` only d
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ HOME, CLEAR_LINE, CLEAR_BELOW = "\x1b[H", "\x1b[K", "\x1b[J"
 HIDE_CURSOR, SHOW_CURSOR = "\x1b[?25l", "\x1b[?25h"
 COLOURS = {"online": "\x1b[32m", "degraded": "\x1b[33m", "offline": "\x1b[31m"}
 BOLD, DIM, RESET = "\x1b[1m", "\x1b[2m", "\x1b[0m"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,20 @@ class Header:
     started: float  # monotonic
 
 
+def fit(line: str, cols: int) -> str:
+    """`line` cut to `cols` visible characters; a line that must be cut loses its colours (never half a code)."""
+    plain = ANSI.sub("", line)
+    if cols <= 0 or len(plain) < cols:
+        return line
+    return plain[: cols - 1]
+
+
+def _relative(path: str, base: str) -> str:
+    """A snapshot's path below the demo directory (named once in the header), so the line fits a terminal."""
+    prefix = base.rstrip("/") + "/"
+    return path[len(prefix):] if path.startswith(prefix) else path
+
+
 def _age(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:5.1f} s"
 
@@ -39,13 +56,14 @@ def _elapsed(seconds: float) -> str:
 
 
 def render_screen(view: StationView, header: Header, now: float, *, colour: bool = True) -> list[str]:
-    """The whole screen as lines (without the ANSI cursor movement)."""
+    """The whole screen as lines (without the ANSI cursor movement), the motion events last."""
     c = (lambda code, text: f"{code}{text}{RESET}") if colour else (lambda _code, text: text)
     lines = [
         c(BOLD, f"Mắt Thần demo: {header.cameras} simulated cameras") +
         f"   {clock(time.time())}   running {_elapsed(now - header.started)}",
         f"{header.mode}",
         f"broker {header.broker}   pids: {header.pids}   agent status: {view.agent_state}",
+        c(DIM, f"files: {header.demo_dir}   agent log: {header.agent_log}   Ctrl-C stops everything"),
         "",
         c(BOLD, f"{'CAMERA':<14}{'STATE':<10}{'REASON':<20}{'FPS':>6}{'FRAME AGE*':>12}  MOTION"),
     ]
@@ -69,14 +87,11 @@ def render_screen(view: StationView, header: Header, now: float, *, colour: bool
                          f"{len(view.snapshots)} snapshot(s) saved"))
     for e in reversed(view.events):
         zones = ",".join(e.zones) or "-"
-        snap = e.snapshot or "-"
+        snap = _relative(e.snapshot, header.demo_dir) if e.snapshot else "-"
         lines.append(f"{clock(e.ts)} {e.kind.upper():<5} {e.camera:<13} score {e.score:.3f}  zones {zones:<16} {snap}")
     if not view.events:
         lines.append(c(DIM, "(none yet: people and vehicles cross every camera within ~30 s)"))
-    lines.append("")
-    lines.append(c(DIM, f"files: {header.demo_dir}   agent log: {header.agent_log}"))
-    lines.append(c(DIM, "Ctrl-C stops the demo and everything it started"))
-    return lines
+    return lines  # events last, newest first: a short terminal cuts only the oldest
 
 
 class Console:
@@ -102,6 +117,12 @@ class Console:
             if station_lines:
                 self.out.flush()
             return
+        try:
+            cols, rows = os.get_terminal_size(self.out.fileno())
+        except (OSError, ValueError):
+            cols, rows = 0, 0
+        if rows > 1:  # a screen taller than the terminal (or lines that wrap) would scroll on every redraw
+            view_lines = [fit(line, cols) for line in view_lines[: rows - 1]]
         body = "".join(line + CLEAR_LINE + "\n" for line in view_lines)
         self.out.write((HIDE_CURSOR if not self._drawn else "") + HOME + (CLEAR_BELOW if not self._drawn else "")
                        + body + CLEAR_BELOW)

@@ -27,31 +27,34 @@ CAMERAS: tuple[tuple[str, str, float], ...] = (
     ("tram-y-te", "street", 20.0),  # the health station
 )
 
+# Crossings are at least 6 s apart (more than the agent's default 5 s event gap), so each one is an event of its own;
+# the light and IR changes come when nothing moves, so any event during them would be a false alarm.
 SCENES: dict[str, dict[str, Any]] = {
     "street": {
         "loop_s": LOOP_S, "seed": 11,
         "actors": [
-            {"name": "walker", "kind": "person", "start_s": 3, "duration_s": 7, "y": 0.8, "direction": "ltr"},
+            {"name": "walker", "kind": "person", "start_s": 1, "duration_s": 6, "y": 0.8, "direction": "ltr"},
             {"name": "motorbike", "kind": "vehicle", "start_s": 14, "duration_s": 4, "y": 0.92, "direction": "rtl"},
         ],
         # The street light comes on (and goes off again before the loop ends): a whole-image change, not motion.
-        "events": [{"kind": "light_step", "start_s": 21, "end_s": 27, "gain": 1.6}],
+        "events": [{"kind": "light_step", "start_s": 24, "end_s": 29, "gain": 1.6}],
     },
     "market": {
         "loop_s": LOOP_S, "seed": 23,
         "actors": [
-            {"name": "shopper", "kind": "person", "start_s": 5, "duration_s": 8, "y": 0.78, "direction": "rtl"},
-            {"name": "truck", "kind": "vehicle", "start_s": 17, "duration_s": 5, "y": 0.95, "direction": "ltr"},
+            {"name": "truck", "kind": "vehicle", "start_s": 1, "duration_s": 4, "y": 0.95, "direction": "ltr"},
+            {"name": "shopper", "kind": "person", "start_s": 12, "duration_s": 7, "y": 0.78, "direction": "rtl"},
         ],
-        "events": [{"kind": "light_step", "start_s": 24, "end_s": 29, "gain": 0.6}],
+        # The stall lights go off for a moment.
+        "events": [{"kind": "light_step", "start_s": 25, "end_s": 29, "gain": 0.6}],
     },
     "yard": {
         "loop_s": LOOP_S, "seed": 37,
         "actors": [
-            {"name": "guard", "kind": "person", "start_s": 16, "duration_s": 8, "y": 0.82, "direction": "ltr"},
+            {"name": "guard", "kind": "person", "start_s": 15, "duration_s": 7, "y": 0.82, "direction": "ltr"},
         ],
         # Dusk: the camera switches to infra-red (grey picture, more noise) and back: not motion either.
-        "events": [{"kind": "ir_night", "start_s": 4, "end_s": 12}],
+        "events": [{"kind": "ir_night", "start_s": 2, "end_s": 10}],
     },
 }
 

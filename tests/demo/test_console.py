@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from agent.demo.console import Console, Header, render_screen
+from agent.demo.console import Console, Header, fit, render_screen
 from agent.demo.view import StationView
 
 P = "matthan/v1/demo/demo-agent"
@@ -31,7 +31,7 @@ def test_console_render_shows_cameras_health_and_events() -> None:
     assert "cho           online    none" in text and "15.0" in text and "0.1 s" in text
     assert "nga-ba        offline   rtsp_refused" in text
     assert "cpu 20%" in text and "outbox depth 0" in text and "temperature n/a" in text
-    assert "START cho" in text and "/d/snapshots/ev-1.jpg" in text and "1 started" in text
+    assert "START cho" in text and " snapshots/ev-1.jpg" in text and "1 started" in text
     assert "\x1b[" not in text
 
 
@@ -70,3 +70,9 @@ def test_console_plain_flag_wins_over_a_terminal() -> None:
             return True
 
     assert not Console(Tty(), plain=True).live
+
+
+def test_console_fit_cuts_long_lines_without_breaking_colour_codes() -> None:
+    """A line wider than the terminal is cut to its visible width, colour codes dropped rather than cut in half."""
+    assert fit("\x1b[1mshort\x1b[0m", 80) == "\x1b[1mshort\x1b[0m"
+    assert fit("\x1b[32m" + "x" * 100 + "\x1b[0m", 80) == "x" * 79
