@@ -7,6 +7,8 @@ Every source has `frames(stop) -> Iterator[Frame]` (one connection attempt, rais
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from typing import Protocol
 
 from agent.video.backoff import Backoff
@@ -33,8 +35,7 @@ class FrameSource(Protocol):
     frames_decoded: int
     decode_s: float
 
-    def frames(self, stop=None):  # type: ignore[no-untyped-def]  # Iterator[Frame]
-        ...
+    def frames(self, stop: threading.Event | None = None) -> Iterator[Frame]: ...
 
     def set_keyframes_only(self, on: bool) -> None: ...
 
