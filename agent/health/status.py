@@ -81,6 +81,7 @@ class StatusThresholds:
     uniform_std: float = 4.0  # grey-level standard deviation at or below this → black or uniform image
     degrade_dwell_s: float = 5.0  # a degraded condition must last this long (a passing shadow is not a fault)
     recover_dwell_s: float = 3.0  # better news must last this long; < 10 s recovery budget with 2 s reports
+    frozen_recover_dwell_s: float = 14.0  # after a reconnect to a frozen camera: > frozen_degraded_s + one report
     reason_dwell_s: float = 4.0  # a new reason with the same state must last this long (retries alternate)
     flap_window_s: float = 300.0  # falls into offline are counted over this window
     flap_offline_entries: int = 3  # this many falls into offline in the window → flapping (one outage is one)
@@ -118,6 +119,7 @@ class _Memory:
     report_mono: float = 0.0
     connected_since: float | None = None  # mono of the first connected report of the current connection
     frozen_since: float | None = None  # mono of the first frozen report of the current frozen run
+    frozen_reconnects: int | None = None  # the pipeline's reconnect count when the latest frozen run began
     drops: deque[float] = field(default_factory=deque)  # mono of each drop of a working stream
     offline_entries: deque[float] = field(default_factory=deque)  # mono of each fall into offline
 
@@ -173,6 +175,8 @@ class StatusMachine:
         if self._frozen_evidence(report):
             if mem.frozen_since is None:
                 mem.frozen_since = now
+                if self._applied.reason is not StatusReason.FROZEN_IMAGE:  # a new episode, not its next run
+                    mem.frozen_reconnects = report.reconnects
         else:
             mem.frozen_since = None
         # A drop of a working stream: the reconnect counter moved while the previous report was connected. Failed
@@ -274,10 +278,17 @@ class StatusMachine:
             # Frozen evidence is already seconds of unchanged picture; other degraded conditions must persist.
             immediate = new.state is CameraState.OFFLINE or new.reason is StatusReason.FROZEN_IMAGE
             return 0.0 if immediate else t.degrade_dwell_s
+        if worse < 0 and cur.reason is StatusReason.FROZEN_IMAGE and self._reconnected_since_frozen():
+            # A new session to a hung encoder starts with one "new" picture; only time shows it is still frozen.
+            return t.frozen_recover_dwell_s
         if worse < 0:
             flapping = len(self._mem.offline_entries) >= t.flap_offline_entries
             return t.flap_recover_dwell_s if flapping else t.recover_dwell_s
         return t.reason_dwell_s
+
+    def _reconnected_since_frozen(self) -> bool:
+        r, since = self._mem.report, self._mem.frozen_reconnects
+        return r is not None and since is not None and r.reconnects > since
 
     def _frozen_evidence(self, r: CameraReport) -> bool:
         """The pipeline says frozen, or packets keep arriving while the last *new* picture grows old."""

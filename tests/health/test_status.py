@@ -370,3 +370,28 @@ def test_status_daytime_between_vietnam_hours() -> None:
     assert not is_day(midnight_utc + 10 * 3600) and not is_day(midnight_utc - 60)
     with pytest.raises(ValueError, match="daytime hours"):
         daytime_between(18, 6)
+
+
+def test_status_frozen_camera_reconnect_does_not_flap(clock: FakeClock) -> None:
+    """The pipeline reconnecting to a still-frozen camera (one fresh picture, then frozen again) stays offline."""
+    m = machine(clock)
+    m.observe(good())
+    run(m, clock, good(frozen=True, reconnects=0), 12)
+    assert m.current().state is CameraState.OFFLINE
+    changes = []
+    for cycle in range(1, 4):  # each cycle: reconnect, fresh session picture ages, flagged frozen again
+        for t in range(0, 20):
+            age = float(t) + 0.1
+            changes += [s for s in [m.observe(good(last_frame_age_s=age, frozen=age >= 10, reconnects=cycle))] if s]
+            clock.advance(1)
+            changes += [s for s in [m.tick()] if s]
+    assert all(s.state is CameraState.OFFLINE for s in changes), [(s.state, s.reason) for s in changes]
+
+
+def test_status_frozen_clears_in_session_recovers_fast(clock: FakeClock) -> None:
+    """A freeze that clears without a reconnect is back online within the normal 10 s budget."""
+    m = machine(clock)
+    m.observe(good())
+    run(m, clock, good(frozen=True), 12)
+    changes = run(m, clock, good(), 12)
+    assert changes and changes[-1][1].state is CameraState.ONLINE and changes[-1][0] <= 10
