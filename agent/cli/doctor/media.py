@@ -80,8 +80,6 @@ def check_motion(frames: list[Any]) -> Any:
         return skipped("motion", title, N_("not enough frames"))
     import math
 
-    import numpy as np
-
     from agent.motion import MotionDetector
 
     base = frames[-1]
@@ -110,9 +108,9 @@ def check_motion(frames: list[Any]) -> Any:
                          "a dirty lens) or lower the sensitivity."))
     if not any(r.motion for r in moved):
         return failed("motion", title, N_("a moving test object was not detected"),
-                      N_("Motion masks may cover the whole picture, or the sensitivity is too low; check the "
-                         "camera's motion settings in the config."))
-    del np
+                      N_("The detector (default settings) missed an object on this picture: it may be too dark "
+                         "or washed out. Check the image; if it looks normal, report this to the developers with "
+                         "the output of this command."))
     return passed("motion", title, N_("quiet on a still picture, detects a moving object"))
 
 
