@@ -9,6 +9,12 @@ cd "$(dirname "$0")/.."
 . scripts/_setup.sh
 
 ensure_apt_packages
-ensure_venv ""
+# A .venv that scripts/test.sh set up (with the test extras) has everything the demo needs: asking for "" would
+# reinstall the package (and fetch setuptools) on every switch between the two scripts.
+extras=""
+if [ "$(cat .venv/.matthan-installed 2>/dev/null)" = "$(sha256sum pyproject.toml | cut -d' ' -f1)[test]" ]; then
+  extras="[test]"
+fi
+ensure_venv "$extras"
 
 exec .venv/bin/matthan-agent demo "$@"

@@ -26,7 +26,7 @@ from types import FrameType
 from typing import Any
 
 from agent.demo import procs
-from agent.demo.broker import LocalBroker
+from agent.demo.broker import BrokerError, LocalBroker
 from agent.demo.config import TOPIC_PREFIX, DemoCamera, agent_config, config_yaml
 from agent.demo.console import Console, Header, render_screen
 from agent.demo.nsthread import NsThread
@@ -114,7 +114,8 @@ class Demo:
 
     # -- the whole run ------------------------------------------------------------------------------------------------
     def run(self) -> int:
-        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        # SIGHUP too: closing the terminal window must stop everything as cleanly as Ctrl-C does.
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         rc = EX_FAILED
         try:
             self._start()
@@ -158,7 +159,8 @@ class Demo:
             if removed:
                 say(f"demo: removed namespaces left by an earlier run that died: {', '.join(removed)}")
             try:
-                self.lan = Lan().open()
+                self.lan = Lan()  # assigned before open(): an interruption half-way is still cleaned up
+                self.lan.open()
             except NetnsUnavailable as exc:
                 say(f"demo: cannot create the private LAN ({exc}); using loopback mode instead")
                 self.lan = None
@@ -171,8 +173,9 @@ class Demo:
         say(f"demo: {self.summary.mode}")
         say(f"demo: starting {self.opts.cameras} simulated cameras (the first run encodes the village scenes: "
             "about a minute; later runs reuse them)")
+        self.cluster = Cluster(demo_scenario(self.opts.cameras), lan=self.lan, loopback=self.lan is None)
         try:
-            self.cluster = Cluster(demo_scenario(self.opts.cameras), lan=self.lan, loopback=self.lan is None).start()
+            self.cluster.start()
         except (RtspUnavailable, EncodeUnavailable) as exc:
             raise _StartError(f"the camera simulator cannot run here: {exc}", EX_UNAVAILABLE) from None
         except RtspHostError as exc:
@@ -180,12 +183,18 @@ class Demo:
         infos = self.cluster.infos()
         self.ns = NsThread(self.lan.agent_ns if self.lan is not None else None)
         self.broker = LocalBroker(self.dir / "broker")
-        port = self._in_ns(self.broker.start)
+        try:
+            port = self._in_ns(self.broker.start)
+        except BrokerError as exc:
+            raise _StartError(str(exc), EX_UNAVAILABLE) from None
         cameras = [DemoCamera(i.name, None if self.lan is not None else i.rtsp_uri("sub", with_credentials=True))
                    for i in infos]
         config_path = self._write_config(port, cameras)
         self.station = Station(prefix=TOPIC_PREFIX, snapshot_dir=self.dir / "snapshots")
-        self._in_ns(self.station.connect, port)
+        try:
+            self._in_ns(self.station.connect, port)
+        except (OSError, TimeoutError) as exc:
+            raise _StartError(f"the console could not subscribe to the demo's broker: {exc}", EX_FAILED) from None
 
         def start_agent() -> None:
             env = dict(os.environ, PYTHONUNBUFFERED="1")
