@@ -26,13 +26,13 @@ SAMPLE_EVERY_S = 0.5  # process-tree sampling period: workers live for the whole
 
 
 class DemoRun:
-    def __init__(self, args: Sequence[str], demo_dir: Path) -> None:
+    def __init__(self, args: Sequence[str], demo_dir: Path, *, env: dict[str, str] | None = None) -> None:
         self.dir = demo_dir
         self.lines: list[str] = []
         self.seen: dict[int, float] = {}  # pid -> create_time of every descendant ever sampled
         self._cond = threading.Condition()
         self._done = threading.Event()
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         self.proc = subprocess.Popen([sys.executable, "-m", "agent", "demo", *args, "--dir", str(demo_dir)],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                                      start_new_session=True)

@@ -105,3 +105,25 @@ def test_demo_loopback_mode_stops_everything_on_sigterm(tmp_path: Path, runs: li
     _check_snapshots(run)
     assert "everything the demo started has stopped" in text
     _check_nothing_left(run)
+
+
+@pytest.mark.netns
+def test_demo_sigterm_during_start_up_removes_what_had_started(tmp_path: Path, runs: list[DemoRun]) -> None:
+    """SIGTERM while the cameras are still being prepared: exit 143, the private LAN and every child are gone."""
+    import signal
+
+    from agent.simulator.netns import netns_unavailable_reason
+
+    reason = netns_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    # An empty scene cache makes the simulator encode first: start-up is then long enough to interrupt.
+    run = DemoRun(["--cameras", "1"], tmp_path / "demo", env={"MATTHAN_SIM_CACHE": str(tmp_path / "empty-cache")})
+    runs.append(run)
+    assert run.wait_for(lambda ls: any(line.startswith("demo: starting") for line in ls), 60), run.text
+    assert namespaces_of(run.proc.pid), "the private LAN should exist before the cameras start"
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.finish(60) == 128 + signal.SIGTERM, run.text
+    assert "SIGTERM during start-up" in run.text and "demo: running" not in run.text
+    assert namespaces_of(run.proc.pid) == []
+    assert run.survivors() == []
