@@ -78,9 +78,8 @@ def default_demo_dir(cwd: Path) -> Path:
         runs = sorted(p for p in base.iterdir() if p.is_dir() and p.name.startswith("run-"))
         for old in runs[: max(0, len(runs) - (KEEP_RUNS - 1))]:
             _remove_tree(old)
-        path = base / time.strftime("run-%Y%m%d-%H%M%S")
-        path.mkdir(exist_ok=True)
-        return path
+        # A unique suffix: two demos started in the same second must not share an outbox.
+        return Path(tempfile.mkdtemp(prefix=time.strftime("run-%Y%m%d-%H%M%S-"), dir=base))
     return Path(tempfile.mkdtemp(prefix="matthan-demo-"))
 
 
