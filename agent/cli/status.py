@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             "started_ts": state.started_ts,
             "cameras": state.cameras,
             "health": state.health,
+            "agent": state.extra,
         }
         print(json.dumps(out, ensure_ascii=False, indent=1))
     else:
@@ -147,20 +148,29 @@ def render(state: Any, now: float, _: Any) -> str:
             "version": state.version, "pid": state.pid, "started": ago(now - state.started_ts, _),
             "written": ago(now - state.written_ts, _),
         },
-        "",
     ]
+    extra = state.extra or {}
+    if extra.get("site_id") or extra.get("agent_id"):
+        lines.append(_("Site %(site)s, agent %(agent)s") % {"site": extra.get("site_id", "?"),
+                                                             "agent": extra.get("agent_id", "?")})
+    if "broker_connected" in extra:
+        lines.append(_("Station broker: connected") if extra["broker_connected"] else
+                     _("Station broker: NOT connected — events are kept on disk and sent when the link is back"))
+    lines.append("")
+    known = extra.get("cameras") if isinstance(extra.get("cameras"), dict) else {}
     cams = state.cameras
     if not cams:
         lines.append(_("No cameras yet (discovery may still be running)."))
     else:
-        header = [_("CAMERA"), _("STATE"), _("REASON"), _("SINCE"), _("FPS in/analysed"), _("LAST FRAME"),
+        header = [_("CAMERA"), _("IP"), _("STATE"), _("REASON"), _("SINCE"), _("FPS in/analysed"), _("LAST FRAME"),
                   _("LAST EVENT")]
         rows = [header]
         for cam, e in sorted(cams.items()):
             last_frame = e.get("last_frame_ts")
             last_event = e.get("last_event_ts")
+            ip = (known.get(cam) or {}).get("ip") if isinstance(known.get(cam), dict) else None
             rows.append([
-                cam, _state_label(str(e.get("state")), _), str(e.get("reason", "-")),
+                cam, ip or "-", _state_label(str(e.get("state")), _), str(e.get("reason", "-")),
                 ago(now - e["since"], _) if e.get("since") else "-", _fps(e),
                 ago(now - last_frame, _) if last_frame else "-", ago(now - last_event, _) if last_event else "-",
             ])
@@ -170,6 +180,9 @@ def render(state: Any, now: float, _: Any) -> str:
             lines.append("")
             for cam, e in problems:
                 lines.append(f"  {cam}: {reason_text(e, _)}")
+                setup = (known.get(cam) or {}).get("problem") if isinstance(known.get(cam), dict) else None
+                if setup:
+                    lines.append(f"    {setup}")
     lines.append("")
     lines.extend(render_health(state.health, _))
     return "\n".join(lines)

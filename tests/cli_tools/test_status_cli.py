@@ -42,7 +42,10 @@ def write_state(state_dir: Path, *, pid: int | None = None, wall: float | None =
     health = sample_to_dict(collector.sample(statuses=board.snapshot(), reports=board.reports(),
                                              outbox={"depth": 7, "dead_letters": 0}))
     writer = StateFileWriter(state_dir, version="0.1.0", pid=pid, wall=(lambda: wall) if wall else time.time)
-    writer.write(board.snapshot(), last_events={"cho": now - 42}, health=health)
+    extra = {"site_id": "xa-thu", "agent_id": "pi-01", "broker_connected": False,
+             "cameras": {"cho": {"ip": "192.168.1.64", "problem": None},
+                         "cong-lang": {"ip": "192.168.1.65", "problem": "no credentials accepted"}}}
+    writer.write(board.snapshot(), last_events={"cho": now - 42}, health=health, extra=extra)
 
 
 def test_status_cli_not_running(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -59,8 +62,10 @@ def test_status_cli_table_and_health(capsys: pytest.CaptureFixture[str], tmp_pat
     out = capsys.readouterr().out
     assert rc == 0, out
     row = next(line for line in out.splitlines() if line.startswith("cho "))
-    assert "online" in row and "12.0/5.0" in row and "42 s ago" in row
+    assert "online" in row and "12.0/5.0" in row and "42 s ago" in row and "192.168.1.64" in row
     assert "cong-lang: camera rejected the user name or password (401 from 192.168.1.64)" in out
+    assert "no credentials accepted" in out and "Site xa-thu, agent pi-01" in out
+    assert "Station broker: NOT connected" in out
     assert "temperature: no sensor" in out and "depth=7" in out and "WARNING" not in out
 
 
@@ -90,7 +95,7 @@ def test_status_cli_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     assert rc == 0 and doc["running"] is True
     assert doc["cameras"]["cong-lang"]["reason"] == "auth_failed"
     assert doc["cameras"]["cho"]["stats"]["events_1h"] == 2
-    assert doc["health"]["outbox"]["depth"] == 7
+    assert doc["health"]["outbox"]["depth"] == 7 and doc["agent"]["broker_connected"] is False
 
 
 def test_status_cli_broken_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
