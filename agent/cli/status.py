@@ -215,5 +215,7 @@ def render_health(health: dict[str, Any] | None, _: Any) -> list[str]:
         f"{wifi['interface']} {wifi['signal_dbm']:.0f} dBm, {wifi['link_quality']:.0f}/70" if wifi else _("not used")))
     outbox = health.get("outbox") or {}
     if outbox:
-        out.append("  " + _("outbox: %s") % ", ".join(f"{k}={v}" for k, v in sorted(outbox.items())))
+        shown = [k for k in ("depth", "oldest_age_s", "dead_letters", "evicted_rows") if k in outbox] or sorted(outbox)
+        parts = [f"{k}={round(v) if isinstance(v, float) else v}" for k, v in ((k, outbox[k]) for k in shown)]
+        out.append("  " + _("outbox: %s") % ", ".join(parts))
     return out
