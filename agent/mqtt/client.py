@@ -160,8 +160,9 @@ class MqttClient:
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(OFFLINE_PUBLISH_WAIT_S)
         self._stop.set()
-        for t in self._threads:
-            t.join(timeout)
+        deadline = time.monotonic() + timeout
+        for t in self._threads:  # one deadline for all: shutdown must fit systemd's stop timeout
+            t.join(max(0.0, deadline - time.monotonic()))
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
                 properties: Properties | None = None) -> tuple[int, int] | None:
