@@ -22,7 +22,8 @@ Camera worker processes open their own `Outbox(path, agent_id=..., owner=False)`
 the supervisor's instance (owner=True) checks integrity at start, claims and acks.
 """
 
-from agent.mqtt.client import InboundMessage, MqttClient
+from agent.mqtt.client import MqttClient
+from agent.mqtt.events import InboundMessage
 from agent.mqtt.relay import Relay
 from agent.mqtt.settings import MqttSettings, RelaySettings
 from agent.mqtt.topics import TopicError, Topics, default_prefix

@@ -22,7 +22,6 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -31,6 +30,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from agent.mqtt import payloads
+from agent.mqtt.events import Connected, Disconnected, Handler, InboundMessage, PubAck
 from agent.mqtt.settings import MqttSettings, backoff_delay
 from agent.mqtt.topics import Topics
 
@@ -44,38 +44,6 @@ FAIL_LOG_EVERY_S = 300.0  # during a long outage: one reminder line per 5 minute
 CONNECT_ERRORS = (OSError, ssl.SSLError, ValueError)  # DNS, refused, timeout, TLS verification, bad host
 
 
-@dataclass(frozen=True, slots=True)
-class Connected:
-    generation: int
-    session: str
-    receive_maximum: int  # the broker's limit on our QoS 1 messages in flight
-
-
-@dataclass(frozen=True, slots=True)
-class Disconnected:
-    generation: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class PubAck:
-    generation: int
-    mid: int
-    reason_code: int  # MQTT v5 reason code: < 0x80 success (0x10 = no matching subscribers), >= 0x80 failure
-
-
-@dataclass(frozen=True, slots=True)
-class InboundMessage:
-    """A message on a subscribed topic, as handed to a handler (commands, station ack, HA status)."""
-
-    topic: str
-    payload: bytes
-    retain: bool
-    response_topic: str | None = None
-    correlation_data: bytes | None = None
-
-
-Handler = Callable[[InboundMessage], None]
 
 
 class MqttClient:
@@ -95,6 +63,7 @@ class MqttClient:
         self._connected_gen = 0
         self._session = ""
         self._dropped_evt: dict[int, threading.Event] = {}
+        self._suback_evt: dict[int, threading.Event] = {}  # per connection: the broker confirmed our subscriptions
         self._outstanding: dict[tuple[int, int], float] = {}  # (gen, mid) -> monotonic send time; watchdog input
         self.counters = {"connects": 0, "connect_failures": 0, "disconnects": 0, "watchdog_kicks": 0,
                          "inbound_dropped": 0, "leaked_threads": 0, "manager_errors": 0}
@@ -139,6 +108,12 @@ class MqttClient:
     @property
     def connected(self) -> bool:
         return self._connected_gen != 0
+
+    @property
+    def subscribed(self) -> bool:
+        """Connected and the broker confirmed the subscriptions (commands can arrive)."""
+        evt = self._suback_evt.get(self._connected_gen)
+        return bool(self._connected_gen) and (not self._handlers or (evt is not None and evt.is_set()))
 
     @property
     def session(self) -> str:
@@ -238,6 +213,7 @@ class MqttClient:
                                                                 version=s.version), qos=1, retain=True)
         dropped = threading.Event()
         self._dropped_evt[gen] = dropped
+        suback = self._suback_evt[gen] = threading.Event()
         connack: queue.Queue[tuple[bool, str, int]] = queue.Queue(1)
 
         def on_connect(_c: Any, _u: Any, _f: Any, reason: Any, props: Any) -> None:
@@ -258,6 +234,7 @@ class MqttClient:
                 self.counters["inbound_dropped"] += 1
 
         c.on_connect, c.on_disconnect, c.on_publish, c.on_message = on_connect, on_disconnect, on_publish, on_message
+        c.on_subscribe = lambda *_a: suback.set()
         c._matthan_connack = connack  # type: ignore[attr-defined]  # our own attribute, read by _connect
         return c, gen, session
 
@@ -348,6 +325,7 @@ class MqttClient:
         for key in [k for k in list(self._outstanding) if k[0] == gen]:
             self._outstanding.pop(key, None)
         self._dropped_evt.pop(gen, None)
+        self._suback_evt.pop(gen, None)
 
         def finish() -> None:
             with contextlib.suppress(Exception):  # paho may raise anything from a half-dead socket; we drop it

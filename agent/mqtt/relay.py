@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.mqtt import payloads
-from agent.mqtt.client import Connected, Disconnected, InboundMessage, MqttClient, PubAck, publish_properties
+from agent.mqtt.client import MqttClient, publish_properties
+from agent.mqtt.events import Connected, Disconnected, InboundMessage, PubAck
 from agent.mqtt.settings import RelaySettings
 from agent.outbox import Outbox, Priority, Row
 

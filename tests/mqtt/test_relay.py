@@ -190,7 +190,10 @@ def test_client_commands_with_response_topic(broker: Broker, tmp_path: Path) -> 
     station = broker.client("station-cmd", user="station")
     try:
         assert agent.wait_connected()
-        time.sleep(0.2)  # the SUBACK is not observable from outside the client; a short settle after CONNACK
+        deadline = time.monotonic() + 10
+        while not agent.client.subscribed and time.monotonic() < deadline:
+            time.sleep(0.02)  # wait for the SUBACK before sending the command; poll with a deadline
+        assert agent.client.subscribed
         props = Properties(PacketTypes.PUBLISH)
         props.ResponseTopic = "station/replies/1"
         props.CorrelationData = b"corr-42"

@@ -327,11 +327,12 @@ class Collector:
         self.messages: list[Any] = []
         self._cond = threading.Condition()
         self._topic, self._qos = topic, qos
-        self.connected = threading.Event()
+        self.connected = threading.Event()  # connected and subscribed
         self.client = broker.client(client_id, user=user, clean_start=session_expiry == 0,
                                     session_expiry=session_expiry, connect=False)
         self.client.on_message = self._on_message
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = lambda *a: self.connected.set()  # ready only once the SUBACK is back
         self.client.on_disconnect = lambda *a: self.connected.clear()
         self.client.reconnect_delay_set(0.2, 1.0)
         from paho.mqtt.packettypes import PacketTypes
@@ -348,7 +349,6 @@ class Collector:
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if not reason.is_failure:
             client.subscribe(self._topic, qos=self._qos)  # idempotent; also covers a broker that lost the session
-            self.connected.set()
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         with self._cond:
