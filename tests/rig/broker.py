@@ -132,6 +132,11 @@ class Broker:
         return self.users["agent"] if self.variant == "auth" else None
 
     @property
+    def credentials(self) -> tuple[str, str] | None:
+        """(username, password) of the agent's account on an `auth` broker, else None."""
+        return ("agent", self.users["agent"]) if self.variant == "auth" else None
+
+    @property
     def ca_path(self) -> Path | None:
         return self.tls.ca_cert if self.tls else None
 

@@ -149,3 +149,27 @@ def test_broker_tls_client_certificate_required(broker_factory: Callable[..., Br
     ok, why = _connect_result(b, ca=tls_material.ca_cert)
     assert not ok, why
     _roundtrip(b)  # Broker.client() presents the client certificate
+
+
+def test_broker_set_acl_reloads(auth_broker: Broker) -> None:
+    """set_acl() replaces the ACL of a running broker: a topic allowed before is refused (0x87) afterwards."""
+    assert auth_broker.credentials == ("agent", auth_broker.users["agent"])
+    c = auth_broker.client("acl-reload")
+    codes: list[int] = []
+    got = threading.Event()
+
+    def on_publish(client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        codes.append(reason.value)
+        got.set()
+
+    c.on_publish = on_publish
+    try:
+        c.publish("x/1", b"1", qos=1)
+        assert got.wait(10) and codes[-1] < 0x80
+        auth_broker.set_acl("user agent\ntopic read #\n\nuser station\ntopic readwrite #\n")
+        got.clear()
+        c.publish("x/1", b"2", qos=1)
+        assert got.wait(10) and codes[-1] == 0x87
+    finally:
+        c.disconnect()
+        c.loop_stop()
