@@ -124,7 +124,7 @@ def test_outage_broker_hung_30s(broker: Broker, tmp_path: Path) -> None:
         time.sleep(30)  # the hang itself
         broker.resume()
 
-    _outage(broker, tmp_path, before_s=5, outage=outage, after_s=15)
+    _outage(broker, tmp_path, before_s=10, outage=outage, after_s=20)  # ≥ 600 events: 1 % is 6 messages
 
 
 def _read_log(path: Path) -> list[tuple[str, str, float]]:
