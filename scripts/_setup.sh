@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared set-up for scripts/test.sh and scripts/demo.sh: Debian packages, then the project venv.
 # Sourced, not run. Idempotent: a second run installs nothing and takes a second.
 
@@ -5,7 +6,7 @@ APT_PACKAGES=(
   mosquitto mosquitto-clients iproute2 openssl ffmpeg
   python3-venv python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
-  gstreamer1.0-plugins-bad gstreamer1.0-libav
+  gstreamer1.0-plugins-bad gstreamer1.0-libav python3-seccomp shellcheck
 )
 
 die() { echo "error: $*" >&2; exit 1; }
@@ -41,19 +42,22 @@ pick_python() {
 }
 
 ensure_venv() {
-  # $1: pip extras, e.g. "[test]" or ""
-  local extras="$1" py stamp want
+  # $1: pip extras, e.g. "[test]" or "". A venv installed with the test extras also serves a plain request, so
+  # switching between demo.sh and test.sh does not reinstall (an offline Pi could not fetch the build backend).
+  local extras="$1" py stamp hash have
   py=$(pick_python)
   if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv with $py" >&2
     "$py" -m venv .venv || die "could not create .venv (on Debian: apt-get install python3-venv)"
   fi
   stamp=.venv/.matthan-installed
-  want="$(sha256sum pyproject.toml | cut -d' ' -f1)$extras"
-  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "==> installing matthan-agent$extras into .venv" >&2
-    .venv/bin/python -m pip install -q --upgrade pip >/dev/null || die "pip upgrade failed"
-    .venv/bin/python -m pip install -q -e ".$extras" || die "pip install failed (see above)"
-    echo "$want" > "$stamp"
+  hash="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+  have="$(cat "$stamp" 2>/dev/null || true)"
+  if [ "$have" = "$hash$extras" ] || { [ -z "$extras" ] && [ "$have" = "${hash}[test]" ]; }; then
+    return 0
   fi
+  echo "==> installing matthan-agent$extras into .venv" >&2
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null || die "pip upgrade failed"
+  .venv/bin/python -m pip install -q -e ".$extras" || die "pip install failed (see above)"
+  echo "$hash$extras" > "$stamp"
 }

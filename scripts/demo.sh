@@ -9,12 +9,6 @@ cd "$(dirname "$0")/.."
 . scripts/_setup.sh
 
 ensure_apt_packages
-# A .venv that scripts/test.sh set up (with the test extras) has everything the demo needs: asking for "" would
-# reinstall the package (and fetch setuptools) on every switch between the two scripts.
-extras=""
-if [ "$(cat .venv/.matthan-installed 2>/dev/null)" = "$(sha256sum pyproject.toml | cut -d' ' -f1)[test]" ]; then
-  extras="[test]"
-fi
-ensure_venv "$extras"
+ensure_venv ""  # a venv set up by scripts/test.sh (with the test extras) serves as it is
 
 exec .venv/bin/matthan-agent demo "$@"

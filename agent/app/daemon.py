@@ -63,6 +63,7 @@ class Daemon:
         self._event_counts: dict[str, int] = {}
         self._worker_pids: tuple[int, ...] = ()
         self._stop = threading.Event()
+        self._stopping = threading.Event()  # shutdown has begun: camera statuses are no longer published
         self._commands: queue.Queue[InboundMessage] = queue.Queue(COMMAND_QUEUE_MAX)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._async_stop: asyncio.Event | None = None
@@ -130,7 +131,7 @@ class Daemon:
         for t in threads:
             t.start()
         loop = SupervisorLoop(self.supervisor, on_reload=self.reload, healthy=self._healthy,
-                              status_text=self._status_text, on_tick=self._tick)
+                              status_text=self._status_text, on_tick=self._tick, on_stopping=self._stopping.set)
         try:
             loop.run()
         finally:
@@ -238,6 +239,8 @@ class Daemon:
 
     # -- publishing (health thread) --------------------------------------------------------------------------------
     def _publish_status(self, status: CameraStatus) -> None:
+        if self._stopping.is_set():
+            return  # a camera stopped by our own shutdown is not "stalled"; the agent's `offline` says it all
         self.client.publish_state(self.topics.camera_status(status.camera_id), payloads.camera_status(status))
 
     def _publish_health(self, sample: HealthSample) -> None:

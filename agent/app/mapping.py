@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from agent import __version__
 from agent.config import AgentConfig
-from agent.discovery.settings import CameraOverride, Credential, DiscoverySettings
+from agent.discovery.settings import DiscoverySettings
 from agent.mqtt import MqttSettings, RelaySettings
 from agent.supervisor import SupervisorSettings
 
@@ -48,22 +48,7 @@ def supervisor_settings(cfg: AgentConfig) -> SupervisorSettings:
 
 
 def discovery_settings(cfg: AgentConfig) -> DiscoverySettings:
-    d = cfg.discovery
-    overrides = []
-    for cam in cfg.cameras:
-        cred = None
-        if cam.credentials is not None:
-            cred = Credential(cam.credentials.username, cam.credentials.secret() or "")
-        overrides.append(CameraOverride(name=cam.name, ip=str(cam.ip) if cam.ip else None, endpoint_uuid=cam.uuid,
-                                        credential=cred, substream_min_width=cam.min_stream_width))
-    return DiscoverySettings(
-        interfaces=tuple(str(i) for i in d.interfaces),
-        probe_window_s=d.probe_timeout_s,
-        unicast_targets=tuple(str(t) for t in d.targets),
-        listen_hello=d.hello_listener,
-        scan_subnets=tuple(str(s) for s in d.scan_subnets),
-        scan_rate_per_s=d.scan_rate_per_s,
-        credentials=tuple(Credential(c.username, c.secret() or "") for c in d.credentials),
-        cameras=tuple(overrides),
-        substream_min_width=cfg.motion.min_stream_width,
-    )
+    # One mapping for the daemon and `discover --config`, so both read the configuration the same way.
+    from agent.cli.discover import settings_kwargs_from_config
+
+    return DiscoverySettings(**settings_kwargs_from_config(cfg))

@@ -81,7 +81,7 @@ def settings_kwargs_from_config(cfg: Any) -> dict[str, Any]:
             cred = Credential(cam.credentials.username, cam.credentials.secret() or "")
         cameras.append(CameraOverride(name=cam.name, ip=str(cam.ip) if cam.ip else None,
                                       endpoint_uuid=str(cam.uuid).removeprefix("urn:uuid:") if cam.uuid else None,
-                                      credential=cred))
+                                      credential=cred, substream_min_width=cam.min_stream_width))
     return {
         "interfaces": tuple(str(i) for i in disc.interfaces),
         "unicast_targets": tuple(str(t) for t in disc.targets),
@@ -91,6 +91,7 @@ def settings_kwargs_from_config(cfg: Any) -> dict[str, Any]:
         "listen_hello": bool(disc.hello_listener),
         "credentials": tuple(Credential(c.username, c.secret() or "") for c in disc.credentials if c.username),
         "cameras": tuple(cameras),
+        "substream_min_width": int(cfg.motion.min_stream_width),
     }
 
 

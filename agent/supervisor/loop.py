@@ -47,6 +47,7 @@ class SupervisorLoop:
         healthy: Callable[[], bool] | None = None,
         status_text: Callable[[], str] | None = None,
         on_tick: Callable[[], None] | None = None,
+        on_stopping: Callable[[], None] | None = None,
         tick_s: float = TICK_S,
         stop_workers_s: float = STOP_WORKERS_S,
     ) -> None:
@@ -56,6 +57,7 @@ class SupervisorLoop:
         self._healthy = healthy or (lambda: True)
         self._status_text = status_text or (lambda: default_status(supervisor))
         self._on_tick = on_tick
+        self._on_stopping = on_stopping
         self._tick_s = tick_s
         self._stop_workers_s = stop_workers_s
         self._signals = SignalQueue((signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
@@ -73,6 +75,8 @@ class SupervisorLoop:
             self._loop()
         finally:  # also on an exception in a callback: no worker may outlive the loop
             log.info("stopping: asking the camera workers to finish their current frames")
+            if self._on_stopping is not None:
+                self._on_stopping()  # e.g. stop publishing camera statuses: the workers' last reports say "stopped"
             self._notifier.stopping("stopping camera workers")
             try:
                 self._supervisor.stop(self._stop_workers_s)

@@ -18,12 +18,12 @@ SCENARIO = {
             {"name": "walker", "kind": "person", "start_s": 3, "duration_s": 7, "y": 0.8}]},
         # a crossing, then the street lights switch on and off again: no event for the light
         "lights": {"loop_s": 20, "seed": 5, "actors": [
-            {"name": "cyclist", "kind": "person", "start_s": 2, "duration_s": 6, "y": 0.7}],
-            "events": [{"kind": "light_step", "start_s": 11, "end_s": 16, "gain": 1.5}]},
+            {"name": "cyclist", "kind": "person", "start_s": 1, "duration_s": 5, "y": 0.7}],
+            "events": [{"kind": "light_step", "start_s": 12, "end_s": 16, "gain": 1.5}]},
         # a vehicle, then the camera switches to infra-red night mode and back: no event for the switch
         "night": {"loop_s": 20, "seed": 9, "actors": [
             {"name": "moto", "kind": "vehicle", "start_s": 2, "duration_s": 5, "y": 0.75}],
-            "events": [{"kind": "ir_night", "start_s": 10, "end_s": 16}]},
+            "events": [{"kind": "ir_night", "start_s": 13, "end_s": 17}]},
     },
     "cameras": [
         {"name": "cho", "scene": "street"},

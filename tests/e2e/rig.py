@@ -12,6 +12,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from agent.simulator.netns import Lan
 from tests.rig.broker import Broker
 
 PREFIX = "matthan/v1/xa-e2e/pi-e2e"
+WORKER_STARTED = re.compile(r"worker (?P<slot>\d+) started \(pid (?P<pid>\d+)\) for (?P<cams>.+)$")
 STATION = Path(__file__).with_name("station.py")
 
 
@@ -38,6 +40,17 @@ class Message:
     retain: bool
     text: str | None
     raw: bytes
+    props: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def seq(self) -> int | None:
+        """The outbox sequence number: in the JSON body, or (binary payloads) in the v5 user properties."""
+        if "seq" in self.props:
+            return int(self.props["seq"])
+        if self.text is not None and self.text.startswith("{"):
+            value = json.loads(self.text).get("seq")
+            return int(value) if value is not None else None
+        return None
 
     @property
     def json(self) -> dict[str, Any]:
@@ -157,7 +170,7 @@ class Site:
                 continue
             rec = json.loads(line)
             raw = base64.b64decode(rec["b64"]) if "b64" in rec else rec["text"].encode()
-            out.append(Message(rec["t"], rec["topic"], rec["retain"], rec.get("text"), raw))
+            out.append(Message(rec["t"], rec["topic"], rec["retain"], rec.get("text"), raw, rec.get("props", {})))
         return out
 
     def latest_status(self) -> dict[str, dict[str, Any]]:
@@ -189,18 +202,14 @@ class Site:
             return "(no agent log)"
         return "\n".join(self.agent_log.read_text(errors="replace").splitlines()[-n:])
 
-    def worker_pids(self) -> dict[int, str]:
-        """pid -> process title of the agent's camera worker processes."""
-        assert self.agent is not None
-        out = {}
-        for child in psutil.Process(self.agent.pid).children(recursive=True):
-            try:
-                cmd = " ".join(child.cmdline())
-            except psutil.Error:
-                continue
-            if "multiprocessing" in cmd or "worker" in cmd:
-                out[child.pid] = cmd
-        return out
+    def workers(self) -> dict[int, tuple[int, tuple[str, ...]]]:
+        """slot -> (pid, cameras) of the running agent's camera workers, from its log's latest start lines."""
+        out: dict[int, tuple[int, tuple[str, ...]]] = {}
+        for line in iter_lines(self.agent_log):
+            m = WORKER_STARTED.search(line)
+            if m:
+                out[int(m["slot"])] = (int(m["pid"]), tuple(c.strip() for c in m["cams"].split(",")))
+        return {slot: v for slot, v in out.items() if psutil.pid_exists(v[0])}
 
 
 def _kill_tree(pid: int) -> None:

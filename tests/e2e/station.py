@@ -34,6 +34,9 @@ def main() -> int:
 
     def on_message(client, userdata, msg):  # type: ignore[no-untyped-def]
         rec = {"t": time.time(), "topic": msg.topic, "retain": bool(msg.retain)}
+        user = getattr(msg.properties, "UserProperty", None) if msg.properties is not None else None
+        if user:
+            rec["props"] = dict(user)
         try:
             rec["text"] = msg.payload.decode("utf-8")
         except UnicodeDecodeError:
