@@ -226,6 +226,7 @@ class HealthCollector:
         self._windows: dict[str, _CameraWindow] = {}
         self._lock = threading.Lock()  # observe() runs on the supervisor's thread, sample() on the health thread
         self._procs: dict[int, psutil.Process] = {}
+        self._cpu_threads: set[int] = set()  # threads whose psutil.cpu_percent baseline is primed
         self._self = psutil.Process()
         psutil.cpu_percent(None)  # prime: the first call only starts the measuring interval
         self._self.cpu_percent(None)
@@ -254,8 +255,15 @@ class HealthCollector:
         except OSError:
             load = None
         mem = psutil.virtual_memory()
+        # psutil keeps the cpu_percent(None) baseline per thread: a thread's first call only primes it and says
+        # 0.0, which would read as "idle". Report that first value as absent instead.
+        thread = threading.get_ident()
+        cpu_pct: float | None = psutil.cpu_percent(None)
+        if thread not in self._cpu_threads:
+            self._cpu_threads.add(thread)
+            cpu_pct = None
         return {
-            "cpu_pct": psutil.cpu_percent(None),
+            "cpu_pct": cpu_pct,
             "cpu_count": psutil.cpu_count(),
             "agent_cpu_pct": self._self.cpu_percent(None),
             "workers": self._worker_cpu(worker_pids),

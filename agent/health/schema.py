@@ -6,7 +6,7 @@ always present; a value the board cannot measure is `null`, never 0.
 host:
 | key | type | meaning |
 |---|---|---|
-| `cpu_pct` | number | whole-machine CPU % since the previous sample |
+| `cpu_pct` | number or null | whole-machine CPU % since the previous sample (null on the first sample) |
 | `cpu_count` | integer or null | logical CPUs |
 | `agent_cpu_pct` | number | the supervisor process's CPU % (100 = one core) |
 | `workers` | object | per camera-worker pid (string): `{cpu_pct: number or null, rss_bytes}`, or null if it exited |
@@ -53,8 +53,8 @@ def validate_host(host: Any) -> list[str]:
     expected = {"cpu_pct", "cpu_count", "agent_cpu_pct", "workers", "load", "memory", "disk", "temperature_c",
                 "throttling", "wifi"}
     _check(e, "host", set(host) == expected, f"keys must be {sorted(expected)}, got {sorted(host)}")
-    for k in ("cpu_pct", "agent_cpu_pct"):
-        _check(e, f"host.{k}", _is_num(host.get(k)), "must be a number")
+    _check(e, "host.cpu_pct", host.get("cpu_pct") is None or _is_num(host.get("cpu_pct")), "must be a number or null")
+    _check(e, "host.agent_cpu_pct", _is_num(host.get("agent_cpu_pct")), "must be a number")
     _check(e, "host.cpu_count", host.get("cpu_count") is None or isinstance(host.get("cpu_count"), int), "integer")
     _check(e, "host.temperature_c", host.get("temperature_c") is None or _is_num(host.get("temperature_c")),
            "must be a number or null")

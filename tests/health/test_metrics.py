@@ -273,3 +273,22 @@ def test_metrics_observe_and_sample_concurrently(tmp_path: Path) -> None:
         t.join()
     assert errors == []
     assert c.cameras({}, {"a": report("a")})["a"]["events_1h"] > 0
+
+
+def test_metrics_first_cpu_sample_on_a_thread_is_absent_not_zero(tmp_path: Path) -> None:
+    """psutil primes cpu_percent per thread: the health thread's first sample says null, the next one a number."""
+    import threading
+
+    collector = HealthCollector(version="9.9", state_dir=tmp_path, paths=fake_paths(tmp_path))
+    seen: list[object] = []
+
+    def health_thread() -> None:
+        seen.append(collector.host()["cpu_pct"])
+        sum(range(200_000))  # some CPU between the two samples
+        seen.append(collector.host()["cpu_pct"])
+
+    t = threading.Thread(target=health_thread)
+    t.start()
+    t.join(10)
+    assert seen[0] is None
+    assert isinstance(seen[1], float)
