@@ -176,3 +176,16 @@ def test_e2e_whole_run_no_sequence_gap_and_every_crossing_an_event(site: Site) -
                 continue  # the camera or its worker was down during this crossing
             hits = [e for e in starts(site) if e["camera"] == camera and a - 1.0 <= e["start_ts"] <= b + 2.5]
             assert len(hits) >= 1, f"{camera}: crossing at {a:.1f} has no event"
+
+
+def test_e2e_no_password_in_logs_or_payloads(site: Site) -> None:
+    """Neither the cameras' password nor a credential-bearing URI appears in the agent's log or on the wire."""
+    password = site.cluster.info("cho").password
+    log = site.agent_log.read_text(errors="replace")
+    assert password not in log
+    assert "rtsp://admin:" not in log.replace("rtsp://admin:***@", "")
+    for m in site.messages():
+        assert password.encode() not in m.raw, f"password on {m.topic}"
+    state = site.state_dir / "agent-state.json"
+    if state.exists():
+        assert password not in state.read_text()
