@@ -40,6 +40,9 @@ INBOUND_QUEUE_MAX = 256  # commands are rare; a flood beyond this is dropped and
 TEARDOWN_JOIN_S = 5.0  # a wedged paho thread is abandoned after this (the leak is logged and counted)
 OFFLINE_PUBLISH_WAIT_S = 2.0  # clean shutdown: how long the explicit `offline` may take
 FAIL_LOG_EVERY_S = 300.0  # during a long outage: one reminder line per 5 minutes, not one per attempt
+STABLE_AFTER_S = 30.0  # a connection that lasted this long resets the backoff; shorter ones keep backing off
+SESSION_TAKEN_OVER = 0x8E  # DISCONNECT reason: another client connected with our client id
+FLAP_HINT_AFTER = 3  # short-lived connections in a row before the log suggests a duplicate client id
 
 CONNECT_ERRORS = (OSError, ssl.SSLError, ValueError)  # DNS, refused, timeout, TLS verification, bad host
 
@@ -64,6 +67,7 @@ class MqttClient:
         self._session = ""
         self._dropped_evt: dict[int, threading.Event] = {}
         self._suback_evt: dict[int, threading.Event] = {}  # per connection: the broker confirmed our subscriptions
+        self._drop_reason: dict[int, tuple[int, str]] = {}  # per connection: why paho says it ended
         self._outstanding: dict[tuple[int, int], float] = {}  # (gen, mid) -> monotonic send time; watchdog input
         self.counters = {"connects": 0, "connect_failures": 0, "disconnects": 0, "watchdog_kicks": 0,
                          "inbound_dropped": 0, "leaked_threads": 0, "manager_errors": 0}
@@ -155,12 +159,19 @@ class MqttClient:
 
     # ---- the connection manager -------------------------------------------------------------------------------
     def _manage(self) -> None:
-        attempt = 0
+        attempt = short = 0
         while not self._stop.is_set():
             self.heartbeat = time.monotonic()
             try:
-                if self._cycle():
-                    attempt = 0
+                up = self._cycle()
+                if up >= STABLE_AFTER_S:
+                    attempt, short = 0, 0
+                elif up > 0:  # accepted, then closed soon: flapping keeps backing off instead of hammering
+                    short += 1
+                    if short == FLAP_HINT_AFTER:
+                        log.warning("mqtt: the broker closed %d connections in a row soon after accepting them; "
+                                    "is another client using client id %r? give each agent its own "
+                                    "mqtt.client_id", short, self.settings.client_id)
             except Exception:  # an unexpected paho error must not end reconnecting for good; logged with its trace
                 self.counters["manager_errors"] += 1
                 log.exception("mqtt: unexpected error in the connection cycle; starting over")
@@ -171,18 +182,20 @@ class MqttClient:
             log.debug("mqtt: next connection attempt in %.1f s", delay)
             self._stop.wait(delay)
 
-    def _cycle(self) -> bool:
-        """One connection: connect, supervise until it drops, tear down. True if it was established."""
+    def _cycle(self) -> float:
+        """One connection: connect, supervise until it drops, tear down. Returns how long it was up (s)."""
         client, gen, session = self._new_client()
+        up = 0.0
         try:
-            ok = self._connect(client, gen, session)
-            if ok:
+            if self._connect(client, gen, session):
+                t0 = time.monotonic()
                 self._supervise(client, gen)
+                up = time.monotonic() - t0
             else:
                 self.counters["connect_failures"] += 1
         finally:
             self._teardown(client, gen)
-        return ok
+        return up
 
     @property
     def alive(self) -> bool:
@@ -221,6 +234,7 @@ class MqttClient:
             connack.put_nowait((not reason.is_failure, str(reason), int(rm)))
 
         def on_disconnect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+            self._drop_reason[gen] = (int(getattr(reason, "value", 0) or 0), str(reason))
             dropped.set()
 
         def on_publish(_c: Any, _u: Any, mid: int, reason: Any, _p: Any) -> None:
@@ -308,7 +322,10 @@ class MqttClient:
                             now - oldest)
                 break
         if dropped.is_set():
-            log.warning("mqtt: connection to %s:%s lost", self.settings.host, self.settings.port)
+            code, why = self._drop_reason.get(gen, (0, "unknown"))
+            hint = (" — another client connected with the same client id; give each agent its own mqtt.client_id"
+                    if code == SESSION_TAKEN_OVER else "")
+            log.warning("mqtt: connection to %s:%s lost (%s)%s", self.settings.host, self.settings.port, why, hint)
         if not self._stop.is_set() and self._down_since is None:
             self._down_since = time.monotonic()
 
@@ -326,6 +343,7 @@ class MqttClient:
             self._outstanding.pop(key, None)
         self._dropped_evt.pop(gen, None)
         self._suback_evt.pop(gen, None)
+        self._drop_reason.pop(gen, None)
 
         def finish() -> None:
             with contextlib.suppress(Exception):  # paho may raise anything from a half-dead socket; we drop it

@@ -413,3 +413,26 @@ def test_relay_gap_record_published(broker: Broker, tmp_path: Path) -> None:
     finally:
         agent.stop()
         col.close()
+
+
+def test_client_duplicate_client_id_explained(broker: Broker, tmp_path: Path,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """Two agents sharing a client id kick each other off; the log says why and what to change."""
+    import logging
+
+    from agent.mqtt import MqttClient
+    from tests.mqtt.harness import mqtt_settings
+
+    first = Agent.make(broker, tmp_path).start()
+    second = MqttClient(mqtt_settings(broker))
+    try:
+        assert first.wait_connected()
+        with caplog.at_level(logging.WARNING, logger="agent.mqtt.client"):
+            second.start()
+            deadline = time.monotonic() + 20
+            while "client id" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.05)  # the takeover happens on the broker; poll the log with a deadline
+        assert "client id" in caplog.text
+    finally:
+        second.stop(timeout=2.0)
+        first.stop()
