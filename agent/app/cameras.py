@@ -91,7 +91,7 @@ def _credential_for(cfg: AgentConfig, settings: CameraSettings, user: str | None
     if own is not None and (user is None or own.username == user):
         return own.username, own.secret()
     for cred in cfg.discovery.credentials:
-        if cred.username == user:
+        if cred.username == user or user is None:  # unknown user: the set discovery tries first
             return cred.username, cred.secret()
     return user, None
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 from typing import TYPE_CHECKING, Any
 
 from agent import __version__
@@ -18,8 +17,6 @@ from agent.outbox import Priority, Record
 
 if TYPE_CHECKING:
     from agent.app.daemon import Daemon
-
-SNAPSHOT_TIMEOUT_S = 15.0  # open (10 s) + the first keyframe of a 2 s GOP, with margin
 
 
 class DaemonOps:
@@ -46,29 +43,18 @@ class DaemonOps:
 
     def snapshot(self, camera_id: str) -> dict[str, Any]:
         """Grab one fresh frame from the camera's stream and queue the JPEG through the outbox."""
-        from agent.motion import SnapshotSettings, encode_jpeg
-        from agent.video import SourceError, SourceSettings, open_source
+        from agent.camera.grab import SourceError, grab_jpeg
+        from agent.motion import SnapshotSettings
 
         cam = next((c for c in self.d.cameras() if c.camera_id == camera_id), None)
         if cam is None or cam.uri is None:
             problem = cam.problem if cam is not None else "unknown camera"
             raise CommandFailed(ErrorCode.FAILED, f"camera {camera_id} has no stream to grab: {problem}")
-        stop = threading.Event()
-        timer = threading.Timer(SNAPSHOT_TIMEOUT_S, stop.set)
-        timer.start()
+        settings = SnapshotSettings(max_width=cam.settings.snapshot_width, quality=cam.settings.snapshot_jpeg_quality)
         try:
-            source = open_source(cam.uri, SourceSettings(), snapshot=cam.snapshot)
-            frame = next(iter(source.frames(stop)), None)
-            if frame is None:
-                raise CommandFailed(ErrorCode.FAILED, f"camera {camera_id} sent no picture within "
-                                    f"{SNAPSHOT_TIMEOUT_S:.0f} s")
-            jpeg = encode_jpeg(frame.bgr(), SnapshotSettings(max_width=cam.settings.snapshot_width,
-                                                             quality=cam.settings.snapshot_jpeg_quality))
+            jpeg = grab_jpeg(cam.uri, snapshot=cam.snapshot, jpeg=settings)
         except SourceError as exc:
             raise CommandFailed(ErrorCode.FAILED, f"camera {camera_id}: {exc.message}") from exc
-        finally:
-            stop.set()
-            timer.cancel()
         topic = self.d.topics.camera_snapshot(camera_id)
         msg_id = self.d.outbox.put(Record(topic, jpeg, Priority.SNAPSHOT))
         return {"topic": topic, "msg_id": msg_id, "bytes": len(jpeg)}
