@@ -32,9 +32,19 @@ def _station(broker: Broker) -> Collector:
     return Collector(broker, f"{PREFIX}/events/#", client_id="station", session_expiry=86_400)
 
 
+def _check_status_sessions(status: Collector, current: str) -> None:
+    """The station's rule works: the last `online` carries the live session, and any `offline` after it comes from
+    a stale connection (a will the hung broker published late), so the station can ignore it."""
+    msgs = [json.loads(m.payload) for m in list(status.messages)]
+    last_online = max(i for i, m in enumerate(msgs) if m["state"] == "online")
+    assert msgs[last_online]["session"] == current
+    assert all(m["session"] != current for m in msgs[last_online + 1:] if m["state"] == "offline")
+
+
 def _outage(broker: Broker, tmp_path: Path, *, before_s: float, outage: Callable[[], None], after_s: float,
             relay: RelaySettings | None = None, station_ack: bool = False) -> None:
     col = _station(broker)
+    status = Collector(broker, f"{PREFIX}/status")
     agent = Agent.make(broker, tmp_path, relay).start()
     assert agent.wait_connected()
     acker_stop = threading.Event()
@@ -72,11 +82,13 @@ def _outage(broker: Broker, tmp_path: Path, *, before_s: float, outage: Callable
               f"client={agent.client.counters} relay={agent.relay.stats()}")
         assert rate <= 0.01, f"{dups} duplicates in {total} messages"
         assert set(event_ids(col)) == set(produced)
+        _check_status_sessions(status, agent.client.session)
     finally:
         acker_stop.set()
         producer.stop()
         agent.stop()
         col.close()
+        status.close()
 
 
 def test_outage_broker_stopped_60s(broker: Broker, tmp_path: Path) -> None:
