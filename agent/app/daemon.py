@@ -172,7 +172,14 @@ class Daemon:
 
     def _sync_board(self) -> None:
         ids = [c.camera_id for c in self._cameras]
-        self.board.sync(ids)
+        for gone in self.board.sync(ids):
+            # A camera removed from this agent must not stay "online" (or "offline") at the broker forever.
+            self.client.clear_state(self.topics.camera_status(gone))
+            self.client.clear_state(self.topics.camera_motion(gone))
+            for topic, _body in self._ha_camera_configs(gone):
+                self.client.clear_state(topic)
+        if self.cfg.health.home_assistant.enabled:
+            self.publish_ha_discovery()
         for cam in self._cameras:
             enabled = cam.settings.enabled and cam.camera_id not in self._runtime_disabled
             if self.board.enabled(cam.camera_id) != enabled:
@@ -259,11 +266,15 @@ class Daemon:
             self.client.publish_state(topic, body)
             count += 1
         for cam in self._cameras:
-            for topic, body in payloads.ha_camera_configs(self.topics, self.cfg.agent_id, cam.camera_id,
-                                                          name=cam.settings.display_name):
+            for topic, body in self._ha_camera_configs(cam.camera_id, name=cam.settings.display_name):
                 self.client.publish_state(topic, body)
                 count += 1
         return count
+
+    def _ha_camera_configs(self, camera_id: str, name: str | None = None) -> list[tuple[str, bytes]]:
+        if not self.cfg.health.home_assistant.enabled:
+            return []
+        return payloads.ha_camera_configs(self.topics, self.cfg.agent_id, camera_id, name=name)
 
     def _ha_status(self, msg: InboundMessage) -> None:
         if msg.payload.strip().lower() == b"online":

@@ -103,6 +103,10 @@ def run_cameras(jobs: Sequence[CameraJob], reports: Any, heartbeat: Any, stop: t
 
     def report_sink(report: CameraReport) -> None:
         last[report.camera_id] = report
+        if stop.is_set():
+            # Stopped on purpose (reload, shutdown): the pipelines' last reports say "disconnected", which the
+            # status machine would publish as a stalled stream. The supervisor knows why these cameras stop.
+            return
         reports.put(report)
 
     threads = []

@@ -47,10 +47,14 @@ class Message:
         """The outbox sequence number: in the JSON body, or (binary payloads) in the v5 user properties."""
         if "seq" in self.props:
             return int(self.props["seq"])
-        if self.text is not None and self.text.startswith("{"):
-            value = json.loads(self.text).get("seq")
-            return int(value) if value is not None else None
-        return None
+        if self.text is None or "/cmd/" in self.topic:  # commands come from the station, not the outbox
+            return None
+        try:
+            body = json.loads(self.text)
+        except json.JSONDecodeError:
+            return None
+        value = body.get("seq") if isinstance(body, dict) else None
+        return int(value) if value is not None else None
 
     @property
     def json(self) -> dict[str, Any]:
@@ -71,6 +75,7 @@ class Site:
     station: subprocess.Popen[bytes] | None = None
     agent: subprocess.Popen[bytes] | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    notify: NotifyListener | None = None
 
     @property
     def config_path(self) -> Path:
@@ -119,6 +124,7 @@ class Site:
             "health": {"interval_s": 10},
             "workers": {"count": 2},
         }
+        cfg["health"]["home_assistant"] = {"enabled": True}
         for key, value in overrides.items():
             cfg[key] = value
         self.config = cfg
@@ -126,11 +132,14 @@ class Site:
 
     def start_agent(self) -> subprocess.Popen[bytes]:
         argv = [sys.executable, "-m", "agent", "--log-level", "INFO", "--config", str(self.config_path), "run"]
+        if self.notify is None:
+            self.notify = NotifyListener(self.workdir / "notify.sock")
+        env = dict(os.environ, NOTIFY_SOCKET=str(self.notify.path), WATCHDOG_USEC="2000000")
 
         def spawn() -> subprocess.Popen[bytes]:
             log = open(self.agent_log, "ab")  # noqa: SIM115 - handed to the child
             try:
-                return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
             finally:
                 log.close()
 
@@ -155,6 +164,8 @@ class Site:
             if proc is not None and proc.poll() is None:
                 proc.terminate()
                 proc.wait(5)
+        if self.notify is not None:
+            self.notify.close()
         if self.broker is not None:
             self.broker.close()
         if self.cluster is not None:
@@ -197,6 +208,33 @@ class Site:
             time.sleep(0.5)  # polling the station's file, bounded by the deadline
         raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{self.log_tail()}")
 
+    def command(self, name: str, payload: bytes | dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+        """Publish `cmd/<name>` as the station would and return the agent's answer from `cmd_resp/<name>`."""
+        import paho.mqtt.client as mqtt
+
+        assert self.broker is not None
+        req_id = payload.get("req_id") if isinstance(payload, dict) else None
+        body = json.dumps(payload).encode() if isinstance(payload, dict) else payload
+        seen = len(self.messages())
+
+        def publish() -> None:
+            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+            client.connect(self.broker.host, self.broker.port)
+            client.loop_start()
+            client.publish(f"{PREFIX}/cmd/{name}", body, qos=1).wait_for_publish(10)
+            client.loop_stop()
+            client.disconnect()
+
+        self.in_agent_ns(publish)
+
+        def answer() -> dict[str, Any] | None:
+            for m in self.messages()[seen:]:
+                if m.sub() == f"cmd_resp/{name}" and (req_id is None or m.json.get("req_id") == req_id):
+                    return m.json
+            return None
+
+        return self.wait_for(answer, timeout, f"the answer to {name}")
+
     def log_tail(self, n: int = 40) -> str:
         if not self.agent_log.exists():
             return "(no agent log)"
@@ -210,6 +248,41 @@ class Site:
             if m:
                 out[int(m["slot"])] = (int(m["pid"]), tuple(c.strip() for c in m["cams"].split(",")))
         return {slot: v for slot, v in out.items() if psutil.pid_exists(v[0])}
+
+
+class NotifyListener:
+    """The systemd side of sd_notify: a unix datagram socket collecting what the agent says (READY, WATCHDOG...)."""
+
+    def __init__(self, path: Path) -> None:
+        import socket
+        import threading
+
+        self.path = path
+        self.messages: list[tuple[float, str]] = []
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(str(path))
+        self._sock.settimeout(0.5)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="notify", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self._sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.messages.append((time.time(), data.decode(errors="replace")))
+
+    def lines(self, since: float = 0.0) -> list[str]:
+        return [line for t, msg in list(self.messages) if t >= since for line in msg.splitlines()]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._sock.close()
 
 
 def _kill_tree(pid: int) -> None:

@@ -30,7 +30,7 @@ def main() -> int:
 
     def on_connect(client, userdata, flags, reason, props):  # type: ignore[no-untyped-def]
         if not reason.is_failure:
-            client.subscribe(f"{prefix}/#", qos=1)
+            client.subscribe([(f"{prefix}/#", 1), ("homeassistant/#", 1)])
 
     def on_message(client, userdata, msg):  # type: ignore[no-untyped-def]
         rec = {"t": time.time(), "topic": msg.topic, "retain": bool(msg.retain)}

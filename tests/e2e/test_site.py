@@ -6,6 +6,7 @@ check the whole run (no sequence gap, every crossing an event) across everything
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -75,9 +76,65 @@ def test_e2e_each_crossing_is_one_event_and_light_changes_are_none(site: Site) -
     assert {e["event_id"] for e in starts(site) if e["start_ts"] <= until - 10} <= ends
 
 
+def test_e2e_systemd_notify_ready_status_and_watchdog(site: Site) -> None:
+    """Under systemd the agent says READY=1, a STATUS with the cameras online, and pings the watchdog."""
+    assert site.notify is not None
+    lines = site.wait_for(lambda: (ls := site.notify.lines()) and "READY=1" in ls and
+                          sum(1 for x in ls if x == "WATCHDOG=1") >= 2 and ls, 30, "READY and two WATCHDOG pings")
+    statuses = [x for x in lines if x.startswith("STATUS=")]
+    assert any(f"{len(CAMERAS)}/{len(CAMERAS)} cameras online" in x for x in statuses), statuses[-3:]
+
+
+def test_e2e_home_assistant_discovery_configs(site: Site) -> None:
+    """With Home Assistant discovery on, each camera has a motion binary_sensor config, retained."""
+    def configs() -> dict[str, Any]:
+        return {m.topic: m.json for m in site.messages() if m.topic.startswith("homeassistant/") and m.text}
+
+    found = site.wait_for(lambda: (c := configs()) and all(
+        any(t.startswith("homeassistant/binary_sensor/") and cam in t for t in c) for cam in CAMERAS) and c,
+        30, "a binary_sensor config per camera")
+    motion = next(body for t, body in found.items() if t.startswith("homeassistant/binary_sensor/") and "cho" in t)
+    assert motion["state_topic"].endswith("/cameras/cho/motion")
+    assert motion["availability_topic"] == "matthan/v1/xa-e2e/pi-e2e/status"
+
+
+def test_e2e_commands_answered_and_bad_ones_refused(site: Site) -> None:
+    """Every command gets a correct answer through the running daemon; malformed ones get an error, agent stays up."""
+    t0 = time.time()
+    status = site.command("status", {"req_id": "s1"})
+    assert status["ok"] and set(CAMERAS) <= set(status["result"]["cameras"])
+    snap = site.command("snapshot", {"req_id": "p1", "args": {"camera": "cho"}})
+    assert snap["ok"], snap
+    site.wait_for(lambda: any(m.topic == snap["result"]["topic"] and m.raw.startswith(b"\xff\xd8")
+                              for m in site.messages()), 20, "the snapshot JPEG")
+    off = site.command("set_camera", {"req_id": "c1", "args": {"camera": "cong-lang", "enabled": False}})
+    assert off["ok"], off
+    site.wait_for(lambda: site.latest_status().get("cong-lang", {}).get("reason") == "disabled", 20,
+                  "cong-lang disabled")
+    on = site.command("set_camera", {"req_id": "c2", "args": {"camera": "cong-lang", "enabled": True}})
+    assert on["ok"], on
+    site.wait_for(lambda: all_online(site, ["cong-lang"]), 45, "cong-lang back online")
+    RUN.setdefault("disturbed", []).append(("cong-lang", t0, time.time()))
+    assert site.command("rebirth", {"req_id": "r1"})["result"]["republished"] >= len(CAMERAS)
+    assert site.command("rediscover", {"req_id": "d1"})["ok"]
+    assert site.command("reload_config", {"req_id": "l1"})["ok"]
+    refusals = {
+        "status": (b"{not json", "bad_json"),
+        "bogus": (b'{"req_id": "u1"}', "unknown_command"),
+        "snapshot": (b'{"req_id": "a1", "args": {}}', "invalid_args"),
+        "rebirth": (json.dumps({"req_id": "e1", "expires": time.time() - 60}).encode(), "expired"),
+    }
+    for name, (payload, code) in refusals.items():
+        answer = site.command(name, payload)
+        assert not answer["ok"] and answer["error"]["code"] == code, (name, answer)
+    assert site.agent.poll() is None
+    assert site.command("status", {"req_id": "s2"})["ok"]
+
+
 def test_e2e_sighup_adds_a_camera(site: Site) -> None:
     """A camera added to the configuration comes online after SIGHUP; a worker not chosen for it keeps its pid."""
     before = site.workers()
+    t0 = time.time()
     info = site.cluster.info("cho")
     cfg = dict(site.config)
     cfg["cameras"] = [{"name": "cho-chinh", "url": info.rtsp_uri("main", with_credentials=True)}]
@@ -87,7 +144,9 @@ def test_e2e_sighup_adds_a_camera(site: Site) -> None:
     after = site.workers()
     kept = [slot for slot, (pid, cams) in before.items() if after.get(slot, (None,))[0] == pid]
     assert kept, f"every worker was restarted for one new camera: {before} -> {after}"
-    assert all_online(site)
+    site.wait_for(lambda: all_online(site), 45, "the cameras of the worker that took the new one online again")
+    restarted = [c for slot, (pid, cams) in before.items() if slot not in kept for c in cams]
+    RUN.setdefault("disturbed", []).extend((c, t0, time.time()) for c in restarted)
 
 
 def test_e2e_killed_camera_goes_offline_with_reason_and_returns(site: Site) -> None:
@@ -189,3 +248,20 @@ def test_e2e_no_password_in_logs_or_payloads(site: Site) -> None:
     state = site.state_dir / "agent-state.json"
     if state.exists():
         assert password not in state.read_text()
+
+
+def test_e2e_sigterm_stops_gracefully_within_10_s(site: Site) -> None:
+    """SIGTERM: the agent exits 0 within 10 s, says `offline` for its own session, and leaves no worker behind."""
+    import psutil
+
+    assert site.agent is not None
+    children = psutil.Process(site.agent.pid).children(recursive=True)
+    session = next(m.json["session"] for m in reversed(site.messages()) if m.sub() == "status")
+    t0 = time.monotonic()
+    code = site.stop_agent(signal.SIGTERM, timeout=15)
+    took = time.monotonic() - t0
+    assert code == 0 and took <= 10.0, (code, took)
+    site.wait_for(lambda: any(m.sub() == "status" and m.json["state"] == "offline" and m.json["session"] == session
+                              for m in site.messages()), 10, "the explicit offline")
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert "STOPPING=1" in site.notify.lines()
