@@ -1,6 +1,31 @@
-"""The per-camera pipeline a worker process runs: source -> detector -> tracker -> event and report sinks."""
+"""The per-camera pipeline a worker process runs: source -> detector -> tracker -> event and report sinks.
 
-from agent.camera.pipeline import CameraPipeline, EventSink, ReportSink, SourceFactory
-from agent.camera.settings import PipelineSettings
+`PipelineSettings` loads without the pipeline (agent.lazy), so the supervisor can build camera jobs without
+loading numpy, OpenCV and PyAV.
+"""
 
-__all__ = ["CameraPipeline", "EventSink", "PipelineSettings", "ReportSink", "SourceFactory"]
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from agent.lazy import lazy_exports
+
+_EXPORTS = {
+    "CameraPipeline": "agent.camera.pipeline",
+    "EventSink": "agent.camera.pipeline",
+    "ReportSink": "agent.camera.pipeline",
+    "SourceFactory": "agent.camera.pipeline",
+    "PipelineSettings": "agent.camera.settings",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())
+__all__ = [
+    "CameraPipeline",
+    "EventSink",
+    "PipelineSettings",
+    "ReportSink",
+    "SourceFactory",
+]
+
+if TYPE_CHECKING:
+    from agent.camera.pipeline import CameraPipeline, EventSink, ReportSink, SourceFactory
+    from agent.camera.settings import PipelineSettings

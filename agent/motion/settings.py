@@ -93,3 +93,15 @@ class TrackerSettings:
             raise ValueError(f"max_event_s ({self.max_event_s}) must exceed event_gap_s ({self.event_gap_s})")
         if self.update_interval_s <= 0:
             raise ValueError(f"update_interval_s must be > 0, got {self.update_interval_s}")
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotSettings:
+    max_width: int = 640  # px; the station needs to recognise a person, not to archive video
+    quality: int = 80  # JPEG quality 1..100; about 30-60 KB at 640x360
+
+    def __post_init__(self) -> None:
+        if self.max_width < 16:
+            raise ValueError(f"snapshot max_width must be >= 16 px, got {self.max_width}")
+        if not 1 <= self.quality <= 100:
+            raise ValueError(f"snapshot quality must be 1..100, got {self.quality}")

@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
-
-@dataclass(frozen=True, slots=True)
-class SnapshotSettings:
-    max_width: int = 640  # px; the station needs to recognise a person, not to archive video
-    quality: int = 80  # JPEG quality 1..100; about 30-60 KB at 640x360
-
-    def __post_init__(self) -> None:
-        if self.max_width < 16:
-            raise ValueError(f"snapshot max_width must be >= 16 px, got {self.max_width}")
-        if not 1 <= self.quality <= 100:
-            raise ValueError(f"snapshot quality must be 1..100, got {self.quality}")
+from agent.motion.settings import SnapshotSettings
 
 
 def encode_jpeg(image: np.ndarray, settings: SnapshotSettings | None = None) -> bytes:

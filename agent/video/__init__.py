@@ -9,24 +9,40 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from agent.video.backoff import Backoff
-from agent.video.errors import (
-    AuthFailed,
-    DecodeError,
-    EndOfStream,
-    NotFound,
-    OpenTimeout,
-    Refused,
-    SourceError,
-    Stalled,
-    Unreachable,
-    mask_uri,
-)
-from agent.video.frame import Frame, is_greyscale, luma
-from agent.video.settings import SourceSettings
-from agent.video.watchdog import FrameWatchdog, WatchdogSettings
+from agent.lazy import lazy_exports
+from agent.video.settings import SourceSettings, WatchdogSettings
+
+_EXPORTS = {
+    "Backoff": "agent.video.backoff",
+    **{name: "agent.video.errors" for name in (
+        "AuthFailed", "DecodeError", "EndOfStream", "NotFound", "OpenTimeout", "Refused", "SourceError", "Stalled",
+        "Unreachable", "mask_uri")},
+    "Frame": "agent.video.frame",
+    "is_greyscale": "agent.video.frame",
+    "luma": "agent.video.frame",
+    "FrameWatchdog": "agent.video.watchdog",
+}
+# Loaded on first use (agent.lazy): PyAV, numpy and OpenCV stay out of processes that only need the settings.
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())
+
+if TYPE_CHECKING:
+    from agent.video.backoff import Backoff
+    from agent.video.errors import (
+        AuthFailed,
+        DecodeError,
+        EndOfStream,
+        NotFound,
+        OpenTimeout,
+        Refused,
+        SourceError,
+        Stalled,
+        Unreachable,
+        mask_uri,
+    )
+    from agent.video.frame import Frame, is_greyscale, luma
+    from agent.video.watchdog import FrameWatchdog
 
 
 class FrameSource(Protocol):

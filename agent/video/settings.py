@@ -27,3 +27,9 @@ class SourceSettings:
             raise ValueError("analysis_fps and sequence_fps must be > 0")
         if self.snapshot_interval_s <= 0:
             raise ValueError("snapshot_interval_s must be > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class WatchdogSettings:
+    frozen_after_s: float = 10.0  # s of identical pictures; > 2 GOPs, since each keyframe re-encodes sensor noise
+    stall_after_s: float = 10.0  # s without any frame; 2 read timeouts

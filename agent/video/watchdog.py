@@ -8,18 +8,12 @@ sensor noise that tells a live static scene from a frozen one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+
+from agent.video.settings import WatchdogSettings
 
 GRID_STEP = 8  # px between compared pixels: ~3,600 samples at 640x360
 FROZEN_TOLERANCE = 2  # grey levels; a live sensor's noise exceeds this somewhere on the grid, a frozen image never
-
-
-@dataclass(frozen=True, slots=True)
-class WatchdogSettings:
-    frozen_after_s: float = 10.0  # s of identical pictures; > 2 GOPs, since each keyframe re-encodes sensor noise
-    stall_after_s: float = 10.0  # s without any frame; 2 read timeouts
 
 
 class FrameWatchdog:
