@@ -102,6 +102,10 @@ class AvSource:
         # also break adaptive mode's switch right after a keyframe); a file in full mode (replay) may use them.
         full_file = not self.live and self.settings.decode_mode == DecodeMode.FULL
         ctx.thread_type = "AUTO" if full_file else "SLICE"
+        if not full_file:
+            # One thread per decoder: a 640x360 substream gains nothing from more, and FFmpeg's default (one per
+            # core, plus one) gives a Pi carrying 16 cameras some 80 idle decoder threads to schedule.
+            ctx.thread_count = 1
         self.hardware = None
         name = hardware_decoder_available(ctx.name) if self.settings.hardware_decoder else None
         if name is not None:
