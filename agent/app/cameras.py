@@ -22,7 +22,7 @@ from agent.app.jobs import CameraJob
 from agent.camera.config_map import pipeline_settings
 from agent.config import AgentConfig, effective_camera, match_camera
 from agent.config.effective import CameraSettings
-from agent.models import CameraInfo
+from agent.models import CameraInfo, StatusReason
 
 HTTP_SCHEMES = ("http", "https")
 SNAPSHOT_HINTS = (".jpg", ".jpeg", "snapshot", "snap.", "picture", "onvif/snapshot")
@@ -37,7 +37,8 @@ class ResolvedCamera:
     uri: str | None  # with credentials inside: never log it
     snapshot: bool = False  # `uri` is polled as HTTP JPEG snapshots
     info: CameraInfo | None = None
-    problem: str | None = None
+    problem: str | None = None  # plain words for the status message
+    reason: StatusReason | None = None  # why there is no stream, in the status machine's words
 
     @property
     def runnable(self) -> bool:
@@ -74,13 +75,14 @@ def configured_cameras(cfg: AgentConfig) -> list[ResolvedCamera]:
 
 
 def discovered_camera(cfg: AgentConfig, info: CameraInfo, *, credential_user: str | None, ok: bool,
-                      problem: str | None = None) -> ResolvedCamera:
+                      problem: str | None = None, reason: StatusReason | None = None) -> ResolvedCamera:
     """A camera from discovery (`info.camera_id` is the inventory id), matched to its configuration entry."""
     entry = match_camera(cfg, uuid=info.endpoint_uuid, ip=info.ip, name=info.camera_id)
     settings = effective_camera(cfg, entry, name=info.camera_id)
     if not ok or not info.stream_uri:
         return ResolvedCamera(info.camera_id, settings, None, info=info,
-                              problem=problem or info.error or "no stream URI from ONVIF")
+                              problem=problem or info.error or "no stream URI from ONVIF",
+                              reason=reason or StatusReason.ONVIF_ERROR)
     user, password = _credential_for(cfg, settings, credential_user)
     uri = with_credentials(info.stream_uri, user, password)
     return ResolvedCamera(info.camera_id, settings, uri, info=info)

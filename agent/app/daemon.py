@@ -184,10 +184,9 @@ class Daemon:
             enabled = cam.settings.enabled and cam.camera_id not in self._runtime_disabled
             if self.board.enabled(cam.camera_id) != enabled:
                 self.health.set_enabled(cam.camera_id, enabled)
-            if enabled and cam.uri is None and cam.problem:
-                reason = FAILURE_STATUS.get(cam.problem.split(":")[0], StatusReason.ONVIF_ERROR)
-                self.health.observe(CameraReport(cam.camera_id, time.time(), connected=False, error=reason,
-                                                 error_message=cam.problem))
+            if enabled and cam.uri is None and cam.reason is not None:
+                self.health.observe(CameraReport(cam.camera_id, time.time(), connected=False, error=cam.reason,
+                                                 error_message=cam.problem or ""))
 
     def mark_cameras_changed(self) -> None:
         self._cameras_dirty.set()
@@ -334,7 +333,11 @@ class Daemon:
         if not info.camera_id:
             return
         problem = None if row.ok else f"{row.reason.value if row.reason else 'failed'}: {row.detail}"
-        cam = discovered_camera(self.cfg, info, credential_user=row.credential_user, ok=row.ok, problem=problem)
+        reason = None
+        if not row.ok:
+            reason = FAILURE_STATUS.get(row.reason.value if row.reason else "", StatusReason.ONVIF_ERROR)
+        cam = discovered_camera(self.cfg, info, credential_user=row.credential_user, ok=row.ok, problem=problem,
+                                reason=reason)
         with self._lock:
             if not row.ok:
                 self._onvif_errors[info.camera_id] = self._onvif_errors.get(info.camera_id, 0) + 1
