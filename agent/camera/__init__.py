@@ -16,16 +16,21 @@ _EXPORTS = {
     "ReportSink": "agent.camera.pipeline",
     "SourceFactory": "agent.camera.pipeline",
     "PipelineSettings": "agent.camera.settings",
+    "OnvifMotionEvents": "agent.camera.onvif_events",
+    "OnvifEventsSettings": "agent.camera.onvif_events",
 }
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
 __all__ = [
     "CameraPipeline",
     "EventSink",
+    "OnvifEventsSettings",
+    "OnvifMotionEvents",
     "PipelineSettings",
     "ReportSink",
     "SourceFactory",
 ]
 
 if TYPE_CHECKING:
+    from agent.camera.onvif_events import OnvifEventsSettings, OnvifMotionEvents
     from agent.camera.pipeline import CameraPipeline, EventSink, ReportSink, SourceFactory
     from agent.camera.settings import PipelineSettings

@@ -1,0 +1,174 @@
+"""Camera-side motion events (`event_source: onvif_events` or `both`): one PullPoint subscription per camera.
+
+The camera's own motion alarm (tns1:RuleEngine/CellMotionDetector/Motion, IsMotion true/false) is turned into
+the same `MotionResult`s the video detector makes and run through the same `EventTracker`, so the station gets
+the same `MotionEvent`s, with the same hysteresis, whatever the source. With `both`, the alarm only wakes
+adaptive decoding (`on_hint`, i.e. `CameraPipeline.hint`) and the video detector makes the events.
+
+The subscription is created, kept alive by the library's PullPointManager (which renews it and calls back when a
+renewal fails), pulled in long polls, re-created after any failure with the same capped, jittered backoff as video
+sources, and watched for silence: a pull that does not answer within its timeout plus a margin is a dead camera.
+Runs on an asyncio loop (the agent's ONVIF thread); never raises for camera trouble.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.logsetup import camera_logger
+from agent.models import CameraReport, MotionEvent, MotionResult, StatusReason
+from agent.motion.settings import TrackerSettings
+from agent.motion.tracker import EventTracker
+from agent.video.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+MOTION_TOPICS = ("RuleEngine/CellMotionDetector/Motion", "VideoSource/MotionAlarm")  # Hikvision/Dahua/ONVIF Profile S
+MOTION_ITEMS = ("IsMotion", "State")  # the SimpleItem carrying the boolean, by topic family
+SUBSCRIPTION_S = 60.0  # s; cheap cameras hold 2-5 subscriptions, so a lost client's slot must free itself soon
+PULL_TIMEOUT_S = 5.0  # s of long poll per PullMessages
+SILENCE_MARGIN_S = 10.0  # s beyond the pull timeout after which an unanswered pull means the camera is gone
+MESSAGE_LIMIT = 20
+
+
+@dataclass(frozen=True, slots=True)
+class OnvifEventsSettings:
+    camera_id: str
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    emit_events: bool = True  # False with `both`: the alarm only wakes decoding
+    tracker: TrackerSettings = field(default_factory=TrackerSettings)
+    report_interval_s: float = 5.0
+
+
+def motion_flags(messages: Any) -> list[bool]:
+    """The IsMotion values, in order, of a PullMessages reply's NotificationMessages (other topics ignored)."""
+    flags: list[bool] = []
+    for msg in messages or ():
+        topic = str(getattr(getattr(msg, "Topic", None), "_value_1", "") or "")
+        if not any(topic.endswith(t) for t in MOTION_TOPICS):
+            continue
+        message = getattr(getattr(msg, "Message", None), "_value_1", None)
+        items = getattr(getattr(message, "Data", None), "SimpleItem", None) or ()
+        for item in items:
+            if getattr(item, "Name", None) in MOTION_ITEMS:
+                flags.append(str(getattr(item, "Value", "")).lower() in ("true", "1"))
+    return flags
+
+
+class AlarmState:
+    """Pure: the camera's on/off alarm as a detector-like result per pull. A pulse that began and ended between
+    two pulls still counts as motion in that pull, so no alarm is lost to the polling rhythm."""
+
+    def __init__(self) -> None:
+        self.on = False
+
+    def update(self, flags: list[bool], ts: float) -> MotionResult:
+        seen = self.on or any(flags)
+        if flags:
+            self.on = flags[-1]
+        return MotionResult(ts=ts, score=1.0 if seen else 0.0, motion=seen)
+
+
+class OnvifMotionEvents:
+    """One camera's PullPoint loop. `run(stop)` is a coroutine; callbacks must be cheap and thread-safe."""
+
+    def __init__(
+        self,
+        settings: OnvifEventsSettings,
+        *,
+        on_event: Callable[[MotionEvent], None],
+        on_report: Callable[[CameraReport], None] | None = None,
+        on_hint: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._on_event, self._on_report, self._on_hint = on_event, on_report, on_hint
+        self._log = camera_logger(log, settings.camera_id)
+        self.tracker = EventTracker(settings.camera_id, settings.tracker)
+        self.alarm = AlarmState()
+        self.subscribed = False
+        self.error: str | None = None
+        self.pulls = 0
+        self.alarms = 0
+        self.resubscriptions = 0
+        self.events = 0
+
+    def report(self) -> CameraReport:
+        return CameraReport(camera_id=self.settings.camera_id, ts=time.time(), connected=self.subscribed,
+                            error=StatusReason.ONVIF_ERROR if self.error else None,
+                            error_message=self.error or "", reconnects=self.resubscriptions, events=self.events)
+
+    def _emit(self, events: list[MotionEvent]) -> None:
+        for event in events:
+            if event.kind == "start":
+                self.events += 1
+            if self.settings.emit_events:
+                try:
+                    self._on_event(event)
+                except Exception:  # another package's sink: one bad event must not end the subscription
+                    self._log.exception("event sink failed for event %s", event.event_id)
+
+    def _state(self, subscribed: bool, error: str | None) -> None:
+        changed = (subscribed, error) != (self.subscribed, self.error)
+        self.subscribed, self.error = subscribed, error
+        if changed and self._on_report is not None:
+            self._on_report(self.report())
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Subscribe, pull and re-subscribe until `stop` is set."""
+        from agent.camera._onvif_client import EVENT_ERRORS
+
+        backoff = Backoff()
+        while not stop.is_set():
+            try:
+                await self._session(stop, backoff)
+            except EVENT_ERRORS as exc:
+                message = f"camera events failed ({type(exc).__name__}); retrying"
+                if message != self.error:
+                    self._log.warning("%s", message)
+                self._state(False, message)
+            self._emit(self.tracker.flush(time.time()))
+            if stop.is_set():
+                break
+            self.resubscriptions += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff.failure(time.monotonic()))
+        self._state(False, self.error)
+
+    async def _session(self, stop: asyncio.Event, backoff: Backoff) -> None:
+        from agent.camera._onvif_client import open_pullpoint
+
+        s = self.settings
+        lost = asyncio.Event()
+        async with open_pullpoint(s.host, s.port, s.username, s.password, SUBSCRIPTION_S, lost.set) as pullpoint:
+            self._state(True, None)
+            backoff.success()
+            last_report = time.monotonic()
+            while not stop.is_set() and not lost.is_set():
+                reply = await asyncio.wait_for(
+                    pullpoint.PullMessages({"MessageLimit": MESSAGE_LIMIT,
+                                            "Timeout": dt.timedelta(seconds=PULL_TIMEOUT_S)}),
+                    PULL_TIMEOUT_S + SILENCE_MARGIN_S,
+                )
+                self.pulls += 1
+                flags = motion_flags(getattr(reply, "NotificationMessage", None))
+                result = self.alarm.update(flags, time.time())
+                if result.motion:
+                    self.alarms += 1
+                    if self._on_hint is not None:
+                        self._on_hint()
+                self._emit(self.tracker.update(result))
+                if self._on_report is not None and time.monotonic() - last_report >= s.report_interval_s:
+                    last_report = time.monotonic()
+                    self._on_report(self.report())
+        if lost.is_set():
+            raise TimeoutError("the camera stopped renewing the subscription")
