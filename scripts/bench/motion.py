@@ -95,6 +95,7 @@ def child(mode: str, url: str, window: float, warmup: float) -> None:
         container = av.open(url, options={"rtsp_transport": "tcp", "analyzeduration": "500000"}, timeout=(10, 10))
         stream = container.streams.video[0]
         stream.codec_context.thread_type = "SLICE"
+        stream.codec_context.thread_count = 1  # as the agent decodes a live substream (agent/video/pyav.py)
         n, c0, t0, first = 0, None, None, None
         decode = mode == "bare_decode"
         for packet in container.demux(stream):
