@@ -23,7 +23,7 @@ scenario_mod = pytest.importorskip("agent.simulator.scenario")
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
 
-WATCH_S = 45.0  # two 20 s loops after start-up
+WATCH_S = 50.0  # two 20 s loops after start-up, and one crossing after the swaying tree is learned
 SETTLE_S = 3.0  # ignore the first seconds (connection, background, first GOP)
 SLACK_S = 1.5  # arrival-time stamps versus the simulator's wall clock
 
@@ -34,8 +34,14 @@ SCENARIO = {
             {"kind": "ir_night", "start_s": 11, "end_s": 16},
             {"kind": "exposure_drift", "amplitude": 0.1, "period_s": 5},
         ]},
+        "tree": {"loop_s": 20, "seed": 5, "actors": [
+            {"name": "walker", "kind": "person", "start_s": 4, "duration_s": 6, "y": 0.62, "direction": "rtl"},
+        ], "events": [
+            {"kind": "sway", "amplitude": 0.01, "period_s": 2, "region": [0.6, 0.15, 0.3, 0.45]},
+        ]},
     },
     "cameras": [
+        {"name": "tree", "scene": "tree"},
         {"name": "street-full", "scene": "street"},
         {"name": "street-adaptive", "scene": "street", "phase_s": 7},
         {"name": "light", "scene": "light"},
@@ -59,7 +65,8 @@ def cluster() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def watched(cluster: Any) -> dict[str, tuple[list[MotionEvent], float, float]]:
     """Run one pipeline per camera for WATCH_S, all at once; per camera its events and the watched interval."""
-    modes = {"street-full": DecodeMode.FULL, "street-adaptive": DecodeMode.ADAPTIVE, "light": DecodeMode.ADAPTIVE}
+    modes = {"street-full": DecodeMode.FULL, "street-adaptive": DecodeMode.ADAPTIVE, "light": DecodeMode.ADAPTIVE,
+             "tree": DecodeMode.FULL}
     stop = threading.Event()
     runs: dict[str, tuple[Collector[MotionEvent], threading.Thread]] = {}
     start = time.time()
@@ -116,3 +123,19 @@ def test_simulator_light_ir_and_exposure_make_no_event(cluster: Any, watched) ->
     changes = [c for c in cluster.info("light").truth_between(start, end) if c["kind"] in ("light_step", "ir_night")]
     assert len(changes) >= 3  # the scene really did change while we watched
     assert [e for e in events if e.kind == EventKind.START] == []
+
+
+def test_simulator_swaying_tree_learned_walker_still_seen(cluster: Any, watched) -> None:
+    """A swaying tree stops making events within 30 s, while a walker crossing in front of it still makes one."""
+    events, start, end = watched["tree"]
+    spans = [(a, b) for a, b in _intervals(events) if a >= start + 30.0]
+    crossings = [c for c in cluster.info("tree").truth_between(start + 30.0, end - 6.0) if c["kind"] == "actor"
+                 and c["start"] >= start + 30.0]
+    story = f"crossings {[(round(c['start'] - start, 1), round(c['end'] - start, 1)) for c in crossings]} " \
+            f"events {[(round(a - start, 1), round(b - start, 1)) for a, b in _intervals(events)]}"
+    assert crossings, story
+    for c in crossings:
+        assert any(a <= c["end"] + SLACK_S and b >= c["start"] - SLACK_S for a, b in spans), story
+    truth = [t for t in cluster.info("tree").truth_between(start, end + 10) if t["kind"] == "actor"]
+    for a, b in spans:
+        assert any(a <= t["end"] + SLACK_S and b >= t["start"] - SLACK_S for t in truth), story
