@@ -12,9 +12,12 @@ ensure_venv "[test]"
 echo "==> ruff" >&2
 .venv/bin/ruff check agent tests scripts
 
-echo "==> pytest" >&2
+# Most of the suite waits on real timeouts (broker outages, stalled streams), not on the CPU: four workers, each
+# taking whole files (module-scoped sites stay together), bring 18 minutes down to about 5 on 2 cores.
+JOBS="${MATTHAN_TEST_JOBS:-4}"
+echo "==> pytest ($JOBS workers)" >&2
 set +e
-.venv/bin/python -m pytest --strict-markers -p no:cacheprovider "$@"
+.venv/bin/python -m pytest --strict-markers -p no:cacheprovider -n "$JOBS" --dist loadfile "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

@@ -94,6 +94,9 @@ def run_cameras(jobs: Sequence[CameraJob], reports: Any, heartbeat: Any, stop: t
     if not jobs:
         stop.wait()
         return 0
+    import cv2
+
+    cv2.setNumThreads(1)  # many cameras per core: OpenCV's own thread pool would only add contention
     first = jobs[0]
     outbox = Outbox(first.outbox_path, agent_id=first.agent_id, max_bytes=first.outbox_max_bytes,
                     max_rows=first.outbox_max_rows, owner=False)

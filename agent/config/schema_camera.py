@@ -99,15 +99,15 @@ class MotionConfig(CameraTunables):
         type_name="video|onvif_events|both",
     )
     sensitivity: float = field(0.5, _DOC["sensitivity"], ge=0, le=1)
-    min_area: float = field(0.002, _DOC["min_area"], gt=0, le=1)
+    min_area: float = field(0.0008, _DOC["min_area"], gt=0, le=1)
     downscale_width: int = field(320, "frames are shrunk to this width (pixels) before analysis", ge=64, le=1920)
-    min_motion_s: float = field(1.0, "motion must last this long (seconds) before an event starts", ge=0, le=60)
+    min_motion_s: float = field(0.5, "motion must last this long (seconds) before an event starts", ge=0, le=60)
     event_gap_s: float = field(5.0, "seconds without motion before an event ends", ge=0, le=600)
     max_event_s: float = field(
         300.0, "an event longer than this (seconds) is ended and a new one started", gt=0, le=86400
     )
     global_change_fraction: float = field(
-        0.6, "when more than this fraction of the image changes at once (lights, IR switch), it is not motion",
+        0.3, "when more than this fraction of the image changes at once (lights, IR switch), it is not motion",
         gt=0, le=1,
     )
     noise_map: bool = field(True, "learn and ignore places that always move (leaves, flags, water)")
