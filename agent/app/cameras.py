@@ -16,10 +16,11 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from agent.app.jobs import CameraJob
-from agent.camera.config_map import pipeline_settings
+from agent.camera.config_map import pipeline_settings, tracker_settings
+from agent.camera.onvif_events import OnvifEventsSettings
 from agent.config import AgentConfig, effective_camera, match_camera
 from agent.config.effective import CameraSettings
 from agent.models import CameraInfo, StatusReason
@@ -124,8 +125,27 @@ def jobs_for(cfg: AgentConfig, cameras: Iterable[ResolvedCamera], *, state_dir: 
             outbox_max_rows=int(cfg.storage.outbox_max_rows),
             snapshot_dir=str(state_dir / "snapshots"),
             snapshot_quota_bytes=int(cfg.storage.snapshot_quota_bytes),
+            onvif_events=onvif_events_settings(cam),
         ))
     return jobs
+
+
+def onvif_events_settings(cam: ResolvedCamera) -> OnvifEventsSettings | None:
+    """The PullPoint subscription for a camera whose configuration asks for its own motion alarm."""
+    source = str(cam.settings.event_source)
+    if source == "video" or cam.info is None or not cam.info.xaddr or cam.uri is None:
+        return None
+    device = urlsplit(cam.info.xaddr)
+    stream = urlsplit(cam.uri)  # holds the credentials that worked for this camera
+    return OnvifEventsSettings(
+        camera_id=cam.camera_id,
+        host=device.hostname or cam.info.ip or "",
+        port=device.port or 80,
+        username=unquote(stream.username) if stream.username else None,
+        password=unquote(stream.password) if stream.password else None,
+        emit_events=source == "onvif_events",
+        tracker=tracker_settings(cam.settings),
+    )
 
 
 def without_secrets(cam: ResolvedCamera) -> ResolvedCamera:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.camera import PipelineSettings
+from agent.camera.onvif_events import OnvifEventsSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,13 @@ class CameraJob:
     outbox_max_rows: int
     snapshot_dir: str
     snapshot_quota_bytes: int
+    # Camera-side motion alarms (event_source onvif_events or both); None for video-only cameras.
+    onvif_events: OnvifEventsSettings | None = None
+
+    @property
+    def runs_video(self) -> bool:
+        """`onvif_events` cameras are watched through their own alarm only; `both` and `video` decode video."""
+        return self.onvif_events is None or not self.onvif_events.emit_events
 
     def __repr__(self) -> str:
         # The pipeline URI may carry the camera's password (rtsp://user:pass@...): never print it.

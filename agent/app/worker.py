@@ -112,27 +112,59 @@ def run_cameras(jobs: Sequence[CameraJob], reports: Any, heartbeat: Any, stop: t
             return
         reports.put(report)
 
-    threads = []
+    threads: list[tuple[str, threading.Thread, bool]] = []  # (camera, thread, beats by itself on frames)
+    alarms = []
     for job in jobs:
-        def factory(job: CameraJob = job) -> FrameSource:
-            s = job.pipeline
-            inner = open_source(s.uri, s.source, snapshot=s.snapshot)
-            return _BeatingSource(inner, lambda: heartbeat.beat(job.camera_id))  # type: ignore[return-value]
+        sink = _EventSink(job.camera_id, outbox, topics)
+        hint = None
+        if job.runs_video:
+            def factory(job: CameraJob = job) -> FrameSource:
+                s = job.pipeline
+                inner = open_source(s.uri, s.source, snapshot=s.snapshot)
+                return _BeatingSource(inner, lambda: heartbeat.beat(job.camera_id))  # type: ignore[return-value]
 
-        pipeline = CameraPipeline(job.pipeline, on_event=_EventSink(job.camera_id, outbox, topics),
-                                  on_report=report_sink, snapshots=store, source_factory=factory)
-        thread = threading.Thread(target=pipeline.run, args=(stop,), name=f"cam-{job.camera_id}", daemon=True)
+            pipeline = CameraPipeline(job.pipeline, on_event=sink, on_report=report_sink, snapshots=store,
+                                      source_factory=factory)
+            hint = pipeline.hint
+            thread = threading.Thread(target=pipeline.run, args=(stop,), name=f"cam-{job.camera_id}", daemon=True)
+            thread.start()
+            threads.append((job.camera_id, thread, True))
+        if job.onvif_events is not None:
+            from agent.camera.onvif_events import OnvifMotionEvents
+
+            alarms.append(OnvifMotionEvents(job.onvif_events, on_event=sink, on_report=report_sink, on_hint=hint))
+    if alarms:
+        thread = threading.Thread(target=_run_alarms, args=(alarms, stop), name="onvif-events", daemon=True)
         thread.start()
-        threads.append((job.camera_id, thread))
+        threads.extend((a.settings.camera_id, thread, False) for a in alarms if not _runs_video(jobs, a))
 
     try:
         while not stop.wait(MONITOR_S):
-            for camera_id, thread in threads:
+            for camera_id, thread, beats_on_frames in threads:
                 report = last.get(camera_id)
-                if thread.is_alive() and (report is None or not report.connected):
+                waiting = report is None or not report.connected
+                if thread.is_alive() and (waiting or not beats_on_frames):
                     heartbeat.beat(camera_id)
     finally:
-        for _camera_id, thread in threads:
+        for _camera_id, thread, _beats in threads:
             thread.join(timeout=5.0)
         outbox.close()
     return 0
+
+
+def _runs_video(jobs: Sequence[CameraJob], alarm: Any) -> bool:
+    return any(j.camera_id == alarm.settings.camera_id and j.runs_video for j in jobs)
+
+
+def _run_alarms(alarms: Sequence[Any], stop: threading.Event) -> None:
+    """Every camera-side alarm subscription of this worker on one asyncio loop, until `stop` is set."""
+    import asyncio
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        halt = asyncio.Event()
+        threading.Thread(target=lambda: (stop.wait(), loop.call_soon_threadsafe(halt.set)), daemon=True,
+                         name="onvif-events-stop").start()
+        await asyncio.gather(*(alarm.run(halt) for alarm in alarms))
+
+    asyncio.run(main())
