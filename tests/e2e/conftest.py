@@ -29,6 +29,8 @@ SCENARIO = {
         {"name": "cho", "scene": "street"},
         {"name": "nga-ba", "scene": "lights"},
         {"name": "cong-lang", "scene": "night"},
+        # reset by a villager: its password is not one the agent knows
+        {"name": "dinh-lang", "scene": "street", "password": "mat-khau-moi-9"},
     ],
 }
 

@@ -19,7 +19,8 @@ from tests.e2e.conftest import SCENARIO
 from tests.e2e.rig import Site, crossings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns, pytest.mark.rtsp, pytest.mark.slow]
-CAMERAS = [c["name"] for c in SCENARIO["cameras"]]
+LOCKED_OUT = "dinh-lang"  # its password is not in the agent's configuration
+CAMERAS = [c["name"] for c in SCENARIO["cameras"] if c["name"] != LOCKED_OUT]
 START_TOLERANCE_S = 2.5  # a START may lag the crossing by a keyframe interval in adaptive mode
 RUN: dict[str, Any] = {}  # facts one test hands to a later one (start of observation, disturbances)
 
@@ -57,6 +58,14 @@ def test_e2e_all_cameras_discovered_and_online(site: Site) -> None:
     RUN["observe_from"] = time.time()
 
 
+def test_e2e_camera_with_unknown_password_is_offline_auth_failed(site: Site) -> None:
+    """A camera whose password the agent does not know is reported offline with reason auth_failed."""
+    status = site.wait_for(lambda: (s := site.latest_status().get(LOCKED_OUT)) and s["state"] == "offline" and s,
+                           60, f"{LOCKED_OUT} offline")
+    assert status["reason"] == "auth_failed", status
+    assert "mat-khau-moi-9" not in site.agent_log.read_text()
+
+
 def test_e2e_each_crossing_is_one_event_and_light_changes_are_none(site: Site) -> None:
     """Over two scene loops, each scripted crossing gives one event with a snapshot; light and IR switches none."""
     since = RUN.get("observe_from") or time.time()
@@ -82,7 +91,7 @@ def test_e2e_systemd_notify_ready_status_and_watchdog(site: Site) -> None:
     lines = site.wait_for(lambda: (ls := site.notify.lines()) and "READY=1" in ls and
                           sum(1 for x in ls if x == "WATCHDOG=1") >= 2 and ls, 30, "READY and two WATCHDOG pings")
     statuses = [x for x in lines if x.startswith("STATUS=")]
-    assert any(f"{len(CAMERAS)}/{len(CAMERAS)} cameras online" in x for x in statuses), statuses[-3:]
+    assert any(f"{len(CAMERAS)}/{len(CAMERAS) + 1} cameras online" in x for x in statuses), statuses[-3:]
 
 
 def test_e2e_home_assistant_discovery_configs(site: Site) -> None:
