@@ -18,6 +18,7 @@ from agent.camera.settings import PipelineSettings
 from agent.models import CameraReport
 from agent.motion.settings import TrackerSettings
 from agent.outbox import Outbox
+from tests.rig.sim import running_cluster
 
 pytestmark = [pytest.mark.rtsp]
 
@@ -49,18 +50,8 @@ class Reports:
 
 @pytest.fixture(scope="module")
 def camera() -> Iterator[Any]:
-    from agent.simulator import parse_scenario
-    from agent.simulator.cluster import Cluster
-    from agent.simulator.rtsp import rtsp_unavailable_reason
-
-    reason = rtsp_unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    cluster = Cluster(parse_scenario(SCENARIO), loopback=True).start()
-    try:
+    with running_cluster(SCENARIO) as cluster:
         yield cluster.info("cong-chua")
-    finally:
-        cluster.close()
 
 
 def _job(tmp_path: Path, info: Any) -> CameraJob:

@@ -13,6 +13,7 @@ import pytest
 from agent.models import CameraReport, EventKind, MotionEvent, StatusReason
 from agent.motion import TrackerSettings
 from tests.camera.reports import Collector
+from tests.rig.sim import running_cluster
 
 
 def _msg(topic: str, value: str, name: str = "IsMotion") -> Any:
@@ -44,8 +45,6 @@ def test_onvif_alarm_pulse_between_pulls_counts() -> None:
     assert alarm.update([], 5.0).motion  # still on until the camera says otherwise
 
 
-cluster_mod = pytest.importorskip("agent.simulator.cluster")
-scenario_mod = pytest.importorskip("agent.simulator.scenario")
 
 BLINK = {"scenes": {"blink": {"loop_s": 6, "actors": [{"name": "p", "start_s": 1.0, "duration_s": 2.0}]}},
          "cameras": [{"name": "blink", "scene": "blink"}, {"name": "mute", "scene": "blink",
@@ -54,15 +53,8 @@ BLINK = {"scenes": {"blink": {"loop_s": 6, "actors": [{"name": "p", "start_s": 1
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
-    try:
-        c = cluster_mod.Cluster(scenario_mod.parse_scenario(BLINK), loopback=True)
-        c.start()
-    except Exception as exc:  # the simulator's own "cannot run here" errors (no GStreamer RTSP server)
-        pytest.skip(f"simulator unavailable: {exc}")
-    try:
+    with running_cluster(BLINK) as c:
         yield c
-    finally:
-        c.close()
 
 
 def _run(cluster: Any, name: str, seconds: float, **callbacks: Any) -> Any:

@@ -17,9 +17,7 @@ import pytest
 from agent.camera import CameraPipeline, PipelineSettings
 from agent.models import DecodeMode, EventKind, MotionEvent
 from tests.camera.reports import Collector
-
-cluster_mod = pytest.importorskip("agent.simulator.cluster")
-scenario_mod = pytest.importorskip("agent.simulator.scenario")
+from tests.rig.sim import running_cluster
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
 
@@ -51,15 +49,8 @@ SCENARIO = {
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
-    try:
-        c = cluster_mod.Cluster(scenario_mod.parse_scenario(SCENARIO), loopback=True)
-        c.start()
-    except Exception as exc:  # the simulator's own "cannot run here" errors (no GStreamer RTSP server)
-        pytest.skip(f"simulator unavailable: {exc}")
-    try:
+    with running_cluster(SCENARIO) as c:
         yield c
-    finally:
-        c.close()
 
 
 @pytest.fixture(scope="module")

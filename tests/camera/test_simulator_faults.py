@@ -12,9 +12,7 @@ import pytest
 from agent.camera import CameraPipeline, PipelineSettings
 from agent.models import CameraReport, StatusReason
 from tests.camera.reports import Collector
-
-cluster_mod = pytest.importorskip("agent.simulator.cluster")
-scenario_mod = pytest.importorskip("agent.simulator.scenario")
+from tests.rig.sim import running_cluster
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
 
@@ -24,16 +22,9 @@ RECOVER_WITHIN_S = 10.0
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
-    scenario = scenario_mod.parse_scenario({"cameras": [{"name": n} for n in ("refuse", "stall", "freeze")]})
-    try:
-        c = cluster_mod.Cluster(scenario, loopback=True)
-        c.start()
-    except Exception as exc:  # the simulator's own "cannot run here" errors (no GStreamer RTSP server)
-        pytest.skip(f"simulator unavailable: {exc}")
-    try:
+    scenario = ({"cameras": [{"name": n} for n in ("refuse", "stall", "freeze")]})
+    with running_cluster(scenario) as c:
         yield c
-    finally:
-        c.close()
 
 
 @pytest.fixture

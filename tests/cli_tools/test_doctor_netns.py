@@ -10,26 +10,17 @@ import pytest
 
 from agent.cli.doctor import camera_checks
 from agent.health.checks import CameraProbe
-
-cluster_mod = pytest.importorskip("agent.simulator.cluster")
-scenario_mod = pytest.importorskip("agent.simulator.scenario")
+from tests.rig.sim import running_cluster
 
 pytestmark = [pytest.mark.netns, pytest.mark.rtsp]
 
 
 @pytest.fixture
 def lan_cluster(lan: Any) -> Iterator[Any]:
-    scenario = scenario_mod.parse_scenario({"cameras": [{"name": "quirky", "quirks": ["wrong_host"]},
+    scenario = ({"cameras": [{"name": "quirky", "quirks": ["wrong_host"]},
                                                         {"name": "mover"}]})
-    try:
-        c = cluster_mod.Cluster(scenario, lan=lan)
-        c.start()
-    except Exception as exc:  # the simulator's own "cannot run here" errors (no GStreamer RTSP server)
-        pytest.skip(f"simulator unavailable: {exc}")
-    try:
+    with running_cluster(scenario, lan=lan) as c:
         yield c
-    finally:
-        c.close()
 
 
 def run_doctor(lan: Any, info: Any, host: str | None = None) -> dict[str, Any]:

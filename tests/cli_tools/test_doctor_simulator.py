@@ -13,9 +13,7 @@ from agent.cli import main
 from agent.cli.doctor import check_frames
 from agent.health import checks
 from agent.health.checks import CameraProbe
-
-cluster_mod = pytest.importorskip("agent.simulator.cluster")
-scenario_mod = pytest.importorskip("agent.simulator.scenario")
+from tests.rig.sim import running_cluster
 
 pytestmark = pytest.mark.rtsp
 
@@ -24,18 +22,11 @@ CAMERAS = ["ok", "skewed", "wrongpw", "refusing", "gone", "frozen"]
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
-    scenario = scenario_mod.parse_scenario({
+    scenario = ({
         "cameras": [{"name": n, **({"clock_skew_s": 600} if n == "skewed" else {})} for n in CAMERAS],
     })
-    try:
-        c = cluster_mod.Cluster(scenario, loopback=True)
-        c.start()
-    except Exception as exc:  # the simulator's own "cannot run here" errors (no GStreamer RTSP server)
-        pytest.skip(f"simulator unavailable: {exc}")
-    try:
+    with running_cluster(scenario) as c:
         yield c
-    finally:
-        c.close()
 
 
 @pytest.fixture(autouse=True)

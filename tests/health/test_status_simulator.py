@@ -10,9 +10,7 @@ from typing import Any
 import pytest
 
 from agent.models import CameraState, CameraStatus, StatusReason
-
-cluster_mod = pytest.importorskip("agent.simulator.cluster")
-scenario_mod = pytest.importorskip("agent.simulator.scenario")
+from tests.rig.sim import running_cluster
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.slow]
 
@@ -23,16 +21,9 @@ REBOOT_DOWN_S = 4.0
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
-    scenario = scenario_mod.parse_scenario({"cameras": [{"name": n} for n in ("pw", "gone", "boot", "mover")]})
-    try:
-        c = cluster_mod.Cluster(scenario, loopback=True)
-        c.start()
-    except Exception as exc:  # the simulator's own "cannot run here" errors (no GStreamer RTSP server)
-        pytest.skip(f"simulator unavailable: {exc}")
-    try:
+    scenario = ({"cameras": [{"name": n} for n in ("pw", "gone", "boot", "mover")]})
+    with running_cluster(scenario) as c:
         yield c
-    finally:
-        c.close()
 
 
 def story(station: Any) -> list[tuple[float, str, str]]:
