@@ -6,6 +6,7 @@ The motion and video packages never import the configuration; this one mapping i
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from agent.camera.settings import PipelineSettings
@@ -50,16 +51,7 @@ def pipeline_settings(cam: CameraSettings, *, camera_id: str, uri: str, snapshot
         camera_id=camera_id,
         uri=uri,
         snapshot=snapshot,
-        source=SourceSettings(
-            open_timeout_s=base.open_timeout_s,
-            read_timeout_s=base.read_timeout_s,
-            rtsp_transport=base.rtsp_transport,
-            decode_mode=cam.decode_mode,
-            analysis_fps=cam.analysis_fps,
-            hardware_decoder=base.hardware_decoder,
-            snapshot_interval_s=base.snapshot_interval_s,
-            sequence_fps=base.sequence_fps,
-        ),
+        source=dataclasses.replace(base, decode_mode=cam.decode_mode, analysis_fps=cam.analysis_fps),
         motion=motion_settings(cam),
         tracker=tracker_settings(cam),
         jpeg=SnapshotSettings(max_width=cam.snapshot_width, quality=cam.snapshot_jpeg_quality),
