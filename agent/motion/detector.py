@@ -35,6 +35,7 @@ NOISE_UPDATE_S = 0.5  # s between noise-map updates (the map averages over noise
 MAX_DT_S = 5.0  # s; a longer gap between frames (a reconnect) must not make one frame the whole background
 CLIP_LEVELS = (5, 250)  # grey levels at which a camera's output is crushed or saturated
 CLIP_CHECK_GAIN = 0.05  # relative gain change above which clipped pixels are looked for
+TONE_REBASE_GAIN = 0.2  # |gain - 1| above this (a 25 % light step) re-bases the background; +-10 % breathing does not
 SPREAD_VETO = 0.7  # fraction of the image spanned by the changed pixels; objects are compact, light is everywhere
 _KERNEL = np.ones((3, 3), np.uint8)
 
@@ -156,8 +157,13 @@ class MotionDetector:
             score = max(score, s.global_change_fraction + 1e-6)  # scattered over the whole image: treat as global
 
         settling = ts < self._settle_until
-        if s.global_change_guard and score > s.global_change_fraction:
+        tone_step = abs(gain - 1.0) > TONE_REBASE_GAIN
+        if s.global_change_guard and (score > s.global_change_fraction or tone_step):
             # A change over most of the image is the camera or the light, not an object: start again from here.
+            # So is a large tone step even when the gain fit absorbs most of it: where the picture does not follow
+            # the fitted gain (clipped highlights, a lamp's glow, the encoder re-quantising), the leftover would
+            # otherwise stay "changed" until the slow background caught up. Moving objects are still found during
+            # the settle period, by comparing each frame with the previous one.
             self._bg = small.astype(np.float32)
             self._settle_until = ts + s.settle_s
             self._static = self._valid.copy()
