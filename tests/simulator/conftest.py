@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -72,3 +74,29 @@ def unicast_probe(ip: str, port: int, *, types: str = "dn:NetworkVideoTransmitte
         except TimeoutError:
             pass
     return mid, replies
+
+
+@contextlib.contextmanager
+def hello_bye_listener(lan: Lan) -> Iterator[list[tuple[str, str]]]:
+    """A third-party `wsdiscovery` listener in the agent namespace; yields the ("hello"|"bye", endpoint) it hears."""
+    from wsdiscovery.discovery import ThreadedWSDiscovery
+
+    events: list[tuple[str, str]] = []
+    ready, done = threading.Event(), threading.Event()
+
+    def listen() -> None:
+        wsd = ThreadedWSDiscovery()
+        wsd.setRemoteServiceHelloCallback(lambda s: events.append(("hello", s.getEPR())))
+        wsd.setRemoteServiceByeCallback(lambda epr: events.append(("bye", epr)))
+        wsd.start()
+        ready.set()
+        done.wait(60)
+        wsd.stop()
+
+    thread = lan.start_thread(lan.agent_ns, listen)
+    try:
+        assert ready.wait(10), "the wsdiscovery listener did not start"
+        yield events
+    finally:
+        done.set()
+        thread.join(10)

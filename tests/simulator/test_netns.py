@@ -17,7 +17,7 @@ from wsdiscovery.publishing import ThreadedWSPublishing
 
 from agent.simulator.cluster import CameraInfo, Cluster
 from agent.simulator.netns import Lan
-from tests.simulator.conftest import scenario
+from tests.simulator.conftest import hello_bye_listener, scenario
 
 pytestmark = [pytest.mark.netns, pytest.mark.rtsp]
 
@@ -75,36 +75,22 @@ def test_netns_eight_cameras_answer_real_clients(lan: Lan, make_cluster: Callabl
 
 def test_netns_hello_on_start_and_bye_on_stop(lan: Lan, make_cluster: Callable[..., Cluster]) -> None:
     """A wsdiscovery listener in the agent namespace hears Hello when a camera starts and Bye when it stops."""
-    hellos: list[str] = []
-    byes: list[str] = []
-    ready, done = threading.Event(), threading.Event()
-
-    def listen() -> None:
-        wsd = ThreadedWSDiscovery()
-        wsd.setRemoteServiceHelloCallback(lambda s: hellos.append(s.getEPR()))
-        wsd.setRemoteServiceByeCallback(byes.append)
-        wsd.start()
-        ready.set()
-        done.wait(60)
-        wsd.stop()
-
-    thread = lan.start_thread(lan.agent_ns, listen)
-    try:
-        assert ready.wait(10)
+    with hello_bye_listener(lan) as events:
         cluster = make_cluster(scenario(2), lan=lan)
         endpoints = {i.endpoint for i in cluster.infos()}
+
+        def heard(kind: str) -> set[str]:
+            return {epr for k, epr in events if k == kind}
+
         deadline = time.monotonic() + 10
-        while set(hellos) != endpoints and time.monotonic() < deadline:
+        while heard("hello") != endpoints and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert set(hellos) == endpoints
+        assert heard("hello") == endpoints
         cluster.close()
         deadline = time.monotonic() + 10
-        while set(byes) != endpoints and time.monotonic() < deadline:
+        while heard("bye") != endpoints and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert set(byes) == endpoints
-    finally:
-        done.set()
-        thread.join(10)
+        assert heard("bye") == endpoints
 
 
 # wsdiscovery's own sender thread raises gaierror on some reply address (its bug, not ours); the test checks results.

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Callable
 
 import pytest
 from onvif import ONVIFCamera
-from wsdiscovery.discovery import ThreadedWSDiscovery
 
 from agent.simulator.cluster import CameraInfo, Cluster
 from agent.simulator.netns import Lan
-from tests.simulator.conftest import scenario
+from tests.simulator.conftest import hello_bye_listener, scenario
 from tests.simulator.test_netns import onvif_summary, wsd_search
 
 pytestmark = [pytest.mark.netns, pytest.mark.rtsp]
@@ -46,28 +44,11 @@ def test_netns_fault_reboot_says_bye_then_hello_with_clock_in_1970(lan: Lan,
     cluster = make_cluster(scenario(2), lan=lan)
     info = cluster.info("cam01")
     assert lan.call(lan.agent_ns, camera_year, info) >= 2026
-    events: list[tuple[str, str]] = []
-    ready, done = threading.Event(), threading.Event()
-
-    def listen() -> None:
-        wsd = ThreadedWSDiscovery()
-        wsd.setRemoteServiceHelloCallback(lambda s: events.append(("hello", s.getEPR())))
-        wsd.setRemoteServiceByeCallback(lambda epr: events.append(("bye", epr)))
-        wsd.start()
-        ready.set()
-        done.wait(60)
-        wsd.stop()
-
-    thread = lan.start_thread(lan.agent_ns, listen)
-    try:
-        assert ready.wait(10)
+    with hello_bye_listener(lan) as events:
         assert cluster.inject("cam01", "reboot", down_s=1.5).down
         wait_until(lambda: ("bye", info.endpoint) in events)
         cluster.wait_up("cam01", timeout=15)
         wait_until(lambda: ("hello", info.endpoint) in events[events.index(("bye", info.endpoint)):])
-    finally:
-        done.set()
-        thread.join(10)
     assert lan.call(lan.agent_ns, camera_year, cluster.info("cam01")) == 1970
     assert all(epr == info.endpoint for _kind, epr in events)  # the other camera stayed quiet
 
