@@ -6,6 +6,9 @@ Two kinds of camera reach a worker:
   worked (the camera's own from the configuration, else the credential set whose user name discovery reports), and
   the motion settings of the configuration entry that matches it (by uuid, then IP, then name), if any.
 
+`stream: snapshot` polls HTTP pictures instead of decoding video: the entry's http(s) `url`, or for a discovered
+camera the ONVIF snapshot URI of its chosen profile, with the same credentials (the source answers Digest or Basic).
+
 A camera that discovery found but could not interrogate has no stream to run; it is not a job, but the daemon
 still shows it with the failure reason (auth failed, no ONVIF answer, ...).
 """
@@ -18,15 +21,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from agent.app.config_map import pipeline_settings, tracker_settings
 from agent.app.jobs import CameraJob
-from agent.camera.config_map import pipeline_settings, tracker_settings
 from agent.camera.onvif_events import OnvifEventsSettings
-from agent.config import AgentConfig, effective_camera, match_camera
+from agent.config import AgentConfig, StreamChoice, effective_camera, match_camera
 from agent.config.effective import CameraSettings
 from agent.models import CameraInfo, StatusReason
 
 HTTP_SCHEMES = ("http", "https")
+# Kept for entries written before `stream: snapshot` existed: with `stream: auto`, an http(s) url whose path looks
+# like a picture is polled rather than opened as a video stream (which would end after one frame and reconnect).
 SNAPSHOT_HINTS = (".jpg", ".jpeg", "snapshot", "snap.", "picture", "onvif/snapshot")
+
+
+NO_SNAPSHOT_URI = ("stream: snapshot, but the camera gave no ONVIF snapshot URI; set stream: auto for video, "
+                   "or list it with its picture address as url")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +71,13 @@ def _looks_like_snapshot(url: str) -> bool:
     return parts.scheme in HTTP_SCHEMES and any(h in parts.path.lower() for h in SNAPSHOT_HINTS)
 
 
+def polls_snapshots(settings: CameraSettings, url: str | None = None) -> bool:
+    """Whether this camera is polled as HTTP snapshots: `stream: snapshot`, or (auto) a url that is a picture."""
+    if settings.stream is StreamChoice.SNAPSHOT:
+        return True
+    return url is not None and settings.stream is StreamChoice.AUTO and _looks_like_snapshot(url)
+
+
 def configured_cameras(cfg: AgentConfig) -> list[ResolvedCamera]:
     """Cameras with a direct `url` in the configuration: they need no discovery."""
     out = []
@@ -71,7 +87,7 @@ def configured_cameras(cfg: AgentConfig) -> list[ResolvedCamera]:
         settings = effective_camera(cfg, entry)
         creds = entry.credentials
         uri = with_credentials(str(entry.url), creds.username if creds else None, creds.secret() if creds else None)
-        out.append(ResolvedCamera(entry.name, settings, uri, snapshot=_looks_like_snapshot(str(entry.url))))
+        out.append(ResolvedCamera(entry.name, settings, uri, snapshot=polls_snapshots(settings, str(entry.url))))
     return out
 
 
@@ -80,13 +96,18 @@ def discovered_camera(cfg: AgentConfig, info: CameraInfo, *, credential_user: st
     """A camera from discovery (`info.camera_id` is the inventory id), matched to its configuration entry."""
     entry = match_camera(cfg, uuid=info.endpoint_uuid, ip=info.ip, name=info.camera_id)
     settings = effective_camera(cfg, entry, name=info.camera_id)
-    if not ok or not info.stream_uri:
+    snapshot = polls_snapshots(settings)
+    source_uri = info.snapshot_uri if snapshot else info.stream_uri
+    if ok and snapshot and not source_uri:
+        return ResolvedCamera(info.camera_id, settings, None, info=info, problem=NO_SNAPSHOT_URI,
+                              reason=StatusReason.ONVIF_ERROR)
+    if not ok or not source_uri:
         return ResolvedCamera(info.camera_id, settings, None, info=info,
                               problem=problem or info.error or "no stream URI from ONVIF",
                               reason=reason or StatusReason.ONVIF_ERROR)
     user, password = _credential_for(cfg, settings, credential_user)
-    uri = with_credentials(info.stream_uri, user, password)
-    return ResolvedCamera(info.camera_id, settings, uri, info=info)
+    uri = with_credentials(source_uri, user, password)
+    return ResolvedCamera(info.camera_id, settings, uri, snapshot=snapshot, info=info)
 
 
 def _credential_for(cfg: AgentConfig, settings: CameraSettings, user: str | None) -> tuple[str | None, str | None]:

@@ -59,7 +59,7 @@ def _settings(args: argparse.Namespace) -> tuple[Any, str] | int:
             return _fail(EX_USAGE, "--camera needs --config FILE (the camera's settings live in the configuration)")
         return PipelineSettings(camera_id, args.path, source=source), camera_id
     try:
-        from agent.camera.config_map import pipeline_settings
+        from agent.app.config_map import pipeline_settings
         from agent.config import ConfigError, effective_camera, load_config, match_camera
     except ImportError as exc:  # pragma: no cover - only on a broken install
         return _fail(EX_CONFIG, f"cannot read configurations here ({exc})")

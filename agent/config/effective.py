@@ -33,6 +33,7 @@ class CameraSettings:
     event_source: EventSource
     sensitivity: float
     min_area: float
+    snapshot_interval_s: float
     downscale_width: int
     min_motion_s: float
     event_gap_s: float
@@ -48,6 +49,7 @@ class CameraSettings:
 
 _OVERRIDABLE = (
     "stream", "min_stream_width", "analysis_fps", "decode_mode", "event_source", "sensitivity", "min_area",
+    "snapshot_interval_s",
 )
 
 

@@ -50,6 +50,12 @@ Rules that span several keys:
 - Polygons (`masks`, `zones`): at least 3 points `[x, y]` with 0 <= x, y <= 1 (fractions of the image width and
   height, `[0, 0]` top left), listed in order around the shape (edges may not cross), enclosing a non-zero area.
 - `motion.min_motion_s` must be shorter than `motion.max_event_s`.
+- `stream: snapshot` (on a camera or inherited from `motion.stream`) polls still JPEGs over HTTP every
+  `snapshot_interval_s` instead of decoding RTSP, for cameras whose video is too heavy for the Pi or the Wi-Fi. A
+  camera given by `url` then needs an `http://` or `https://` url; a discovered camera uses the ONVIF snapshot URI
+  of its profile, with the same credentials (Digest or Basic), and stays offline (`onvif_error`) if it has none.
+  With `stream: auto`, an http(s) `url` whose path looks like a picture (`.jpg`, `snapshot`) is polled too.
+- `mqtt.replay_rate_per_s: 0` means unlimited: the backlog goes as fast as `inflight_window` and the link allow.
 - `discovery.scan_subnets`: at most /24 each, written as the network address (`192.168.1.0/24`).
 - Sizes accept units: `256MiB`, `500MB`, `1GiB`.
 - A section left empty (every line below it commented out) takes its defaults; an empty `tls:` is refused

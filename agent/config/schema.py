@@ -5,17 +5,21 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-from pydantic import ByteSize, field_validator
+from pydantic import ByteSize, field_validator, model_validator
 
 from agent.config.fields import Strict, cross_field, field
-from agent.config.schema_camera import CameraEntry, MotionConfig
+from agent.config.schema_camera import CameraEntry, MotionConfig, StreamChoice, is_snapshot_url
 from agent.config.schema_network import DiscoveryConfig, MqttConfig
 from agent.config.types import Name, default_agent_id
 
 MIB = 1024 * 1024
 IDENTITY_KEYS = ("name", "uuid", "ip")
+INHERITED_SNAPSHOT_NEEDS_HTTP = (
+    "motion.stream is snapshot, which polls pictures over HTTP, but this url is not http:// or https://; "
+    "set stream: auto on this camera, or give its snapshot address as url"
+)
 
 
 def duplicate_identities(cameras: Sequence[Mapping[str, Any]]) -> list[tuple[tuple[str | int, ...], str]]:
@@ -138,6 +142,20 @@ class AgentConfig(Strict):
         if problems:
             raise cross_field(problems)
         return cameras
+
+    @model_validator(mode="after")
+    def _inherited_snapshot(self) -> Self:
+        # An entry's own `stream: snapshot` is checked by CameraEntry; this catches one inherited from motion:.
+        if self.motion.stream is not StreamChoice.SNAPSHOT:
+            return self
+        problems: list[tuple[tuple[str | int, ...], str]] = [
+            (("cameras", index, "url"), INHERITED_SNAPSHOT_NEEDS_HTTP)
+            for index, camera in enumerate(self.cameras)
+            if camera.url is not None and camera.stream is None and not is_snapshot_url(camera.url)
+        ]
+        if problems:
+            raise cross_field(problems)
+        return self
 
     @property
     def topic_prefix(self) -> str:

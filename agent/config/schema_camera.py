@@ -18,10 +18,20 @@ from agent.config.types import EndpointUuid, IPv4, Name, Polygon
 from agent.models import DecodeMode
 
 URL_SCHEMES = ("rtsp", "rtsps", "http", "https", "file")
+SNAPSHOT_SCHEMES = ("http", "https")
+SNAPSHOT_INTERVAL_MIN_S = 0.2  # s; 5 pictures/s; a camera that must be watched faster should stream its substream
+SNAPSHOT_INTERVAL_MAX_S = 5.0  # < half the video watchdog's 10 s stall limit, so a slow poll is not a dead camera
 
 # One description per tunable, shared by the defaults (motion:) and the per-camera override.
 _DOC = {
-    "stream": "which stream to analyse: auto, sub or main",
+    "stream": (
+        "which stream to analyse: auto, sub, main, or snapshot (poll still JPEGs over HTTP instead of decoding "
+        "video, for a camera whose RTSP stream is too heavy for the Pi or the Wi-Fi link)"
+    ),
+    "snapshot_interval_s": (
+        "with stream: snapshot, seconds between pictures; every picture is analysed. Keep it shorter than "
+        "motion.event_gap_s; at most 5 because a camera silent for 10 s counts as stalled"
+    ),
     "min_stream_width": "with stream: auto, the narrowest stream width (pixels) worth analysing",
     "analysis_fps": "frames per second analysed (the rest are skipped)",
     "decode_mode": "full: decode every frame; keyframe: only keyframes (cheapest); adaptive: keyframes until motion",
@@ -37,6 +47,9 @@ class StreamChoice(enum.StrEnum):
     AUTO = "auto"  # the smallest stream at least min_stream_width wide
     SUB = "sub"
     MAIN = "main"
+    # Poll still JPEGs over HTTP (ONVIF GetSnapshotUri, or the entry's http url) instead of decoding RTSP: one
+    # JPEG a second needs no H.264 decoder on the Pi and far less of a weak Wi-Fi link than a continuous stream.
+    SNAPSHOT = "snapshot"
 
 
 class EventSource(enum.StrEnum):
@@ -57,7 +70,7 @@ class OsdMask(enum.StrEnum):
 class CameraTunables(Strict):
     """Settings a camera may override; in `motion:` each has a default, in a camera entry None means inherit."""
 
-    stream: StreamChoice | None = field(None, _DOC["stream"], type_name="auto|sub|main")
+    stream: StreamChoice | None = field(None, _DOC["stream"], type_name="auto|sub|main|snapshot")
     min_stream_width: int | None = field(
         None, _DOC["min_stream_width"], ge=64, le=7680
     )
@@ -74,6 +87,9 @@ class CameraTunables(Strict):
     )
     min_area: float | None = field(
         None, _DOC["min_area"], gt=0, le=1
+    )
+    snapshot_interval_s: float | None = field(
+        None, _DOC["snapshot_interval_s"], ge=SNAPSHOT_INTERVAL_MIN_S, le=SNAPSHOT_INTERVAL_MAX_S
     )
 
 
@@ -100,6 +116,9 @@ class MotionConfig(CameraTunables):
     )
     sensitivity: float = field(0.5, _DOC["sensitivity"], ge=0, le=1)
     min_area: float = field(0.0008, _DOC["min_area"], gt=0, le=1)
+    snapshot_interval_s: float = field(
+        1.0, _DOC["snapshot_interval_s"], ge=SNAPSHOT_INTERVAL_MIN_S, le=SNAPSHOT_INTERVAL_MAX_S
+    )
     downscale_width: int = field(320, "frames are shrunk to this width (pixels) before analysis", ge=64, le=1920)
     min_motion_s: float = field(0.5, "motion must last this long (seconds) before an event starts", ge=0, le=60)
     event_gap_s: float = field(5.0, "seconds without motion before an event ends", ge=0, le=600)
@@ -125,6 +144,17 @@ class MotionConfig(CameraTunables):
                 [(("min_motion_s",), f"must be shorter than max_event_s ({self.max_event_s:g} s)")]
             )
         return self
+
+
+SNAPSHOT_NEEDS_HTTP = (
+    "stream: snapshot polls pictures over HTTP, but this camera's url is not http:// or https://; "
+    "give the camera's snapshot address (e.g. http://192.168.1.70/onvif/snapshot.jpg) or use stream: auto"
+)
+
+
+def is_snapshot_url(url: str) -> bool:
+    """Whether `url` can be polled as HTTP snapshots (its scheme is http or https)."""
+    return urlsplit(url).scheme.lower() in SNAPSHOT_SCHEMES
 
 
 class CameraCredentials(SecretFields):
@@ -184,6 +214,8 @@ class CameraEntry(CameraTunables):
             problems.append((("url",), "a camera given by url needs a name (its id in topics)"))
         if self.url is not None and self.credentials is not None and urlsplit(self.url).password:
             problems.append((("credentials",), "the url already holds user:password; remove one of the two"))
+        if self.url is not None and self.stream is StreamChoice.SNAPSHOT and not is_snapshot_url(self.url):
+            problems.append((("stream",), SNAPSHOT_NEEDS_HTTP))
         if problems:
             raise cross_field(problems)
         return self

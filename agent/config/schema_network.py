@@ -15,6 +15,7 @@ from agent.config.types import InterfaceName, IPv4, Subnet
 DEFAULT_TOPIC_PREFIX = "matthan/v1/{site}/{agent}"
 MQTT_PORT = 1883
 MQTTS_PORT = 8883
+REPLAY_RATE_MAX_PER_S = 10_000  # msg/s; 5x the 2,000/s backlog goal, so more is a typo (0 means unlimited)
 
 
 def _readable_file(value: Path, info: ValidationInfo) -> Path:
@@ -86,7 +87,11 @@ class MqttConfig(SecretFields):
         "prefix of every topic; {site} and {agent} are replaced by site_id and agent_id",
     )
     replay_rate_per_s: float = field(
-        20.0, "messages per second when sending events stored while the link was down", gt=0, le=1000
+        20.0,
+        "messages per second when sending events stored while the link was down; 0 = unlimited, as fast as "
+        "inflight_window and the link allow (to clear a backlog of 100,000 events at 2,000/s or more on a "
+        "fast link). A low rate leaves a slow village uplink free for live events while the backlog drains",
+        ge=0, le=REPLAY_RATE_MAX_PER_S,
     )
     inflight_window: int = field(20, "QoS 1 messages sent but not yet acknowledged, at most", ge=1, le=1000)
     station_ack: bool = field(

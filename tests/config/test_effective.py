@@ -101,3 +101,40 @@ def test_config_sizes_accept_units() -> None:
     cfg = make(storage={"outbox_max_bytes": "64MiB", "snapshot_quota_bytes": "2GB"})
     assert cfg.storage.outbox_max_bytes == 64 * 1024 * 1024
     assert cfg.storage.snapshot_quota_bytes == 2_000_000_000
+
+
+def test_effective_camera_snapshot_interval_inherits_and_overrides() -> None:
+    """snapshot_interval_s defaults to 1 s, follows motion:, and a camera's own value wins."""
+    cfg = make(motion={"snapshot_interval_s": 2}, cameras=[{"name": "a", "snapshot_interval_s": 0.5}, {"name": "b"}])
+    assert effective_camera(make(), None, name="x").snapshot_interval_s == 1.0
+    assert [effective_camera(cfg, c).snapshot_interval_s for c in cfg.cameras] == [0.5, 2.0]
+    with pytest.raises(ConfigError) as exc:
+        make(cameras=[{"name": "a", "snapshot_interval_s": 10}], motion={"snapshot_interval_s": 0.1})
+    assert [i.path for i in exc.value.issues] == ["cameras[0].snapshot_interval_s", "motion.snapshot_interval_s"]
+
+
+def test_config_snapshot_stream_needs_http_url() -> None:
+    """`stream: snapshot` on a camera given by an rtsp url is refused, whether set on it or inherited from motion."""
+    with pytest.raises(ConfigError) as own:
+        make(cameras=[{"name": "a", "url": "rtsp://10.0.0.5/s", "stream": "snapshot"}])
+    assert [i.path for i in own.value.issues] == ["cameras[0].stream"]
+    assert "http://" in own.value.issues[0].message
+    with pytest.raises(ConfigError) as inherited:
+        make(motion={"stream": "snapshot"}, cameras=[{"name": "a", "url": "rtsp://10.0.0.5/s"},
+                                                     {"name": "b", "url": "http://10.0.0.6/img"},
+                                                     {"name": "c", "url": "rtsp://10.0.0.7/s", "stream": "auto"}])
+    assert [i.path for i in inherited.value.issues] == ["cameras[0].url"]
+    assert "motion.stream is snapshot" in inherited.value.issues[0].message
+
+
+def test_config_replay_rate_zero_is_unlimited_and_bounded() -> None:
+    """replay_rate_per_s: 0 (unlimited) and 5000 are accepted and reach the relay; negatives and 10001 are not."""
+    from agent.app.mapping import relay_settings
+
+    assert make().mqtt.replay_rate_per_s == 20
+    assert relay_settings(make(mqtt={"host": "h", "replay_rate_per_s": 0})).replay_rate == 0
+    assert make(mqtt={"host": "h", "replay_rate_per_s": 5000}).mqtt.replay_rate_per_s == 5000
+    for bad in (-1, 10_001):
+        with pytest.raises(ConfigError) as exc:
+            make(mqtt={"host": "h", "replay_rate_per_s": bad})
+        assert [i.path for i in exc.value.issues] == ["mqtt.replay_rate_per_s"]

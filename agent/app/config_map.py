@@ -1,20 +1,18 @@
-"""From the validated configuration (`agent.config.CameraSettings`) to the pipeline's plain settings.
+"""From the validated configuration (`agent.config.CameraSettings`) to the camera pipeline's plain settings.
 
-The motion and video packages never import the configuration; this one mapping is where the installer's words
-(sensitivity 0..1, osd_mask: auto) become detector numbers, so `run` and `replay` behave identically.
+The motion, video and camera packages never import the configuration; this one mapping, in the composition root,
+is where the installer's words (sensitivity 0..1, osd_mask: auto, snapshot_interval_s) become detector and source
+numbers, so `run` and `replay` behave identically.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
 from agent.camera.settings import PipelineSettings
+from agent.config import CameraSettings
 from agent.motion import MotionSettings, SnapshotSettings, TrackerSettings, Zone
 from agent.video import SourceSettings
-
-if TYPE_CHECKING:
-    from agent.config import CameraSettings
 
 # Sensitivity 0 -> a pixel must differ by 32 grey levels; 1 -> by 4. The default 0.5 gives the detector's 18.
 THRESHOLD_AT_0 = 32
@@ -45,13 +43,17 @@ def tracker_settings(cam: CameraSettings) -> TrackerSettings:
 
 def pipeline_settings(cam: CameraSettings, *, camera_id: str, uri: str, snapshot: bool = False,
                       source: SourceSettings | None = None) -> PipelineSettings:
-    """Pipeline settings for one configured camera reading `uri` (the stream the discovery layer resolved)."""
+    """Pipeline settings for one configured camera reading `uri` (the stream the discovery layer resolved).
+
+    `snapshot`: `uri` is an HTTP picture URL, polled every `cam.snapshot_interval_s` instead of streamed.
+    """
     base = source or SourceSettings()
     return PipelineSettings(
         camera_id=camera_id,
         uri=uri,
         snapshot=snapshot,
-        source=dataclasses.replace(base, decode_mode=cam.decode_mode, analysis_fps=cam.analysis_fps),
+        source=dataclasses.replace(base, decode_mode=cam.decode_mode, analysis_fps=cam.analysis_fps,
+                                   snapshot_interval_s=cam.snapshot_interval_s),
         motion=motion_settings(cam),
         tracker=tracker_settings(cam),
         jpeg=SnapshotSettings(max_width=cam.snapshot_width, quality=cam.snapshot_jpeg_quality),
