@@ -73,6 +73,26 @@ class OsdLearner:
         """Feed one full-resolution grey frame; True when the clock was found by this call."""
         if self.done or y.shape != self._shape:
             return False
+        found = self._sample(y, ts)
+        if self.done:
+            self._release()
+        return found
+
+    def _release(self) -> None:
+        """Drop the sample windows once the search is over: at 640x360 they hold about 1.6 MB per camera, which
+        a Pi carrying 16 cameras would otherwise keep for the life of the stream for nothing."""
+        self._hits = self._moving = np.zeros((0, 2, 0, 0), np.bool_)
+        self._hit_count = self._moving_count = np.zeros((2, 0, 0), np.uint8)
+        self._history = []
+        self._last = None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held in working arrays (tests and memory accounting)."""
+        arrays = (self._hits, self._moving, self._hit_count, self._moving_count, *self._history)
+        return sum(a.nbytes for a in arrays) + (0 if self._last is None else self._last.nbytes)
+
+    def _sample(self, y: np.ndarray, ts: float) -> bool:
         if self._pending_pair:
             self._pending_pair = False
             if self._last is not None and 0 < ts - self._last_ts <= PAIR_MAX_GAP_S:

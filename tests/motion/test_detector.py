@@ -244,3 +244,25 @@ def test_settings_reject_bad_values() -> None:
         MotionSettings(masks=(((0.0, 0.0), (2.0, 0.0), (1.0, 1.0)),))
     with pytest.raises(ValueError):
         Zone("x", ((0.0, 0.0), (1.0, 1.0)))
+
+
+@pytest.mark.parametrize("with_clock", [True, False])
+def test_osd_learner_releases_its_windows_when_done(scene, with_clock: bool) -> None:
+    """Once the clock is found (or the search given up) the learner keeps only its boxes, not ~1.6 MB of samples."""
+    from agent.motion.osd import GIVE_UP_SAMPLES, OsdLearner
+
+    _, y = scene
+    learner, noise = OsdLearner(y.shape), Noise()
+    assert learner.nbytes > 900_000  # 640x360, before the history and last sample grow: the premise of this test
+    for t, ts in frames(GIVE_UP_SAMPLES + 5.0, FPS):
+        g = y.copy()
+        if with_clock:
+            clock = time.strftime("%H:%M:%S", time.gmtime(1_700_000_000 + int(t)))
+            cv2.putText(g, clock, (10, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.7, 255, 2)
+        learner.update(noise.add(g), ts)
+        if learner.done:
+            break
+    assert learner.done
+    assert bool(learner.boxes) is with_clock
+    assert learner.nbytes == 0
+    assert learner.update(y, 1e12) is False  # and it stays done
