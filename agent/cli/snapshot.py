@@ -45,7 +45,7 @@ def _resolve_name(name: str, config_path: str) -> tuple[str, bool]:
         if entry is not None:
             cam = discovered_camera(cfg, entry.info, credential_user=None, ok=True)
             if cam.uri:
-                return cam.uri, False
+                return cam.uri, cam.snapshot
             raise LookupError(f"camera {name} has no stream URI in the inventory ({cam.problem})")
     raise LookupError(f"no camera named {name!r} in {config_path} or in the inventory {inventory_path}; "
                       "run 'matthan-agent discover' to see the cameras on the LAN")

@@ -81,3 +81,25 @@ def test_snapshot_refused_rtsp_names_reason_and_hides_password() -> None:
     assert result.returncode == 69
     assert "rtsp_refused" in result.stderr
     assert "Bi-Mat-42" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(("stream", "want_http"), [("auto", False), ("snapshot", True)])
+def test_snapshot_discovered_camera_follows_stream_choice(tmp_path: Path, stream: str, want_http: bool) -> None:
+    """A discovered camera set to `stream: snapshot` is grabbed from its ONVIF snapshot URI, else from its stream."""
+    from agent.cli.snapshot import _resolve_name
+    from agent.discovery.inventory import Inventory
+    from agent.models import CameraInfo
+
+    state = tmp_path / "state"
+    state.mkdir()
+    inventory = Inventory(state / "inventory.json")
+    inventory.update(CameraInfo(camera_id="", endpoint_uuid="urn:uuid:1", ip="127.0.0.1", name="cho",
+                                stream_uri="rtsp://127.0.0.1:8554/sub", snapshot_uri="http://127.0.0.1:8080/snap.jpg",
+                                auth="ok"), configured_name="cho")
+    inventory.save()
+    config = tmp_path / "agent.yaml"
+    config.write_text(f"site_id: xa\nmqtt: {{host: 127.0.0.1}}\nstorage:\n  state_dir: {state}\n"
+                      f"cameras:\n  - name: cho\n    stream: {stream}\n")
+    uri, http = _resolve_name("cho", str(config))
+    assert http is want_http
+    assert uri.startswith("http://127.0.0.1:8080/snap.jpg" if want_http else "rtsp://127.0.0.1:8554/sub")
