@@ -4,7 +4,7 @@ Threads of the supervisor process (docs/architecture.md):
 - main: the `SupervisorLoop` (signals, worker pool, sd_notify) and, once per tick, camera-set changes;
 - `onvif`: one asyncio loop for WS-Discovery, ONVIF interrogation and Hello/Bye;
 - `mqtt-conn`/`mqtt-inbound` (the client), `relay` (outbox → broker), `health` (status machine, health, state
-  file), `commands` (a bounded queue of MQTT commands).
+  file), `commands` (a bounded queue of MQTT commands, agent.app.command_queue).
 Camera work runs in spawned worker processes (agent.app.worker), which commit events to the outbox themselves.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Mapping
@@ -22,11 +21,13 @@ from typing import Any
 
 from agent import __version__
 from agent.app.cameras import ResolvedCamera, configured_cameras, discovered_camera, jobs_for, merge
+from agent.app.command_queue import CommandQueue
 from agent.app.mapping import discovery_settings, mqtt_settings, relay_settings, supervisor_settings
 from agent.app.ops import DaemonOps
+from agent.app.shutdown import CLIENT_RESERVE_S, RELAY_RESERVE_S, StopBudget
 from agent.commands import CommandDispatcher
 from agent.config import AgentConfig, ConfigError, load_config
-from agent.health import HealthCollector, HealthHooks, HealthService, StateFileWriter, StatusBoard
+from agent.health import HealthCollector, HealthHooks, HealthService, StateFileWriter, StatusBoard, daytime_between
 from agent.models import CameraReport, CameraStatus, HealthSample, StatusReason
 from agent.mqtt import InboundMessage, MqttClient, Relay, payloads, records
 from agent.outbox import Outbox
@@ -35,8 +36,11 @@ from agent.supervisor import EventKind, Supervisor, SupervisorEvent, SupervisorL
 log = logging.getLogger(__name__)
 
 EX_OK, EX_CANTCREAT, EX_CONFIG = 0, 73, 78
-COMMAND_QUEUE_MAX = 32  # commands waiting to run; beyond that the station is told to retry (never unbounded)
-DISCOVERY_STOP_S = 3.0  # the onvif thread's share of the 10 s shutdown budget
+# Stuck-IR check: a camera still greyscale (infra-red night mode) between these local hours is stuck. 07-17 h stays
+# clear of dawn and dusk all year at Vietnamese latitudes; Vietnam is UTC+7 all year (no daylight saving), and the
+# offset is explicit because a Pi's clock is often left in UTC.
+DAYTIME_HOURS = (7.0, 17.0)
+VIETNAM_UTC_OFFSET_H = 7.0
 
 FAILURE_STATUS = {  # discovery's failure reasons in the status machine's words
     "auth failed": StatusReason.AUTH_FAILED,
@@ -65,7 +69,8 @@ class Daemon:
         self._worker_pids: tuple[int, ...] = ()
         self._stop = threading.Event()
         self._stopping = threading.Event()  # shutdown has begun: camera statuses are no longer published
-        self._commands: queue.Queue[InboundMessage] = queue.Queue(COMMAND_QUEUE_MAX)
+        self.stop_budget = StopBudget()  # one deadline for the whole shutdown, taken when the stop begins
+        self._unhealthy: str | None = None  # the last reason the watchdog was withheld (logged once per change)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._async_stop: asyncio.Event | None = None
         self.manager: Any = None  # the DiscoveryManager, when discovery is on
@@ -78,7 +83,7 @@ class Daemon:
         self.client = MqttClient(mqtt_settings(cfg))
         self.topics = self.client.topics
         self.relay = Relay(self.outbox, self.client, relay_settings(cfg))
-        self.board = StatusBoard()
+        self.board = StatusBoard(daytime=daytime_between(*DAYTIME_HOURS, utc_offset_h=VIETNAM_UTC_OFFSET_H))
         self.collector = HealthCollector(version=__version__, state_dir=self.state_dir)
         hooks = HealthHooks(
             publish_status=self._publish_status,
@@ -93,7 +98,8 @@ class Daemon:
                                     hooks, health_interval_s=cfg.health.interval_s)
         self.ops = DaemonOps(self)
         self.dispatcher = CommandDispatcher(self.ops.command_ops())
-        self.client.on_command(self._enqueue_command)
+        self.commands = CommandQueue(self.dispatcher, self.topics, self.outbox)
+        self.client.on_command(self.commands.enqueue)
         if cfg.health.home_assistant.enabled:
             self.client.on_connected(lambda _session: self.publish_ha_discovery())
             self.client.subscribe(self.topics.ha_status(), self._ha_status)
@@ -121,9 +127,20 @@ class Daemon:
         log.info("matthan-agent %s starting: site %s, agent %s, %d configured camera(s), broker %s:%d, prefix %s",
                  __version__, self.cfg.site_id, self.cfg.agent_id, len(self.cfg.cameras), self.cfg.mqtt.host,
                  self.cfg.mqtt.broker_port, self.cfg.topic_prefix)
+        threads = self.start_services()
+        loop = SupervisorLoop(self.supervisor, on_reload=self.reload, healthy=self._healthy,
+                              status_text=self._status_text, on_tick=self._tick, on_stopping=self.begin_stop)
+        try:
+            loop.run()
+        finally:
+            self._shutdown(threads)
+        return EX_OK
+
+    def start_services(self) -> list[threading.Thread]:
+        """Start everything but the worker pool: client, relay, health, commands and discovery threads."""
         threads = [
             threading.Thread(target=self.health.run, args=(self._stop,), name="health", daemon=True),
-            threading.Thread(target=self._command_loop, name="commands", daemon=True),
+            threading.Thread(target=self.commands.run, args=(self._stop,), name="commands", daemon=True),
         ]
         if self.cfg.discovery.enabled:
             threads.append(threading.Thread(target=self._onvif_thread, name="onvif", daemon=True))
@@ -131,30 +148,46 @@ class Daemon:
         self.relay.start()
         for t in threads:
             t.start()
-        loop = SupervisorLoop(self.supervisor, on_reload=self.reload, healthy=self._healthy,
-                              status_text=self._status_text, on_tick=self._tick, on_stopping=self._stopping.set)
-        try:
-            loop.run()
-        finally:
-            self._shutdown(threads)
-        return EX_OK
+        return threads
+
+    def begin_stop(self) -> None:
+        """The stop begins (main thread, just before the workers are asked to stop): the budget's deadline."""
+        self.stop_budget.start()
+        self._stopping.set()
 
     def _shutdown(self, threads: list[threading.Thread]) -> None:
-        """After the workers stopped: stop discovery, health and commands, drain to the broker, say offline."""
+        """After the workers stopped: stop discovery, health and commands, drain to the broker, say offline.
+        Every stage waits for what is left of the one stop budget, keeping a reserve for the stages after it."""
+        budget = self.stop_budget
+        budget.start()
         self._stop.set()
         if self._loop is not None and self._async_stop is not None:
             self._loop.call_soon_threadsafe(self._async_stop.set)
-        deadline = time.monotonic() + DISCOVERY_STOP_S
         for t in threads:
-            t.join(max(0.1, deadline - time.monotonic()))
-        self.relay.stop(timeout=2.0)
-        self.client.stop(timeout=2.0)  # publishes the explicit `offline`
+            t.join(budget.left(RELAY_RESERVE_S + CLIENT_RESERVE_S))
+        if self.relay.alive:  # a dead relay reads nothing: handing it a stop request could wait on a full queue
+            self.relay.stop(timeout=budget.left(CLIENT_RESERVE_S))
+        self.client.stop(timeout=budget.left())  # publishes the explicit `offline`
         self.outbox.close()
         log.info("stopped")
 
-    def _healthy(self) -> bool:
-        """Withhold the systemd watchdog when a thread that must never stop has stopped."""
-        return self.relay.alive and not self._stop.is_set()
+    def _healthy(self, now: float | None = None) -> bool:
+        """Withhold the systemd watchdog when a thread that must never stop has stopped or hung: the relay, or the
+        MQTT connection thread (alive, and its heartbeat younger than its limit). `now`: time.monotonic()."""
+        if self._stop.is_set():
+            problem: str | None = "stopping"
+        elif not self.relay.alive:
+            problem = "the relay thread has stopped"
+        elif not self.client.healthy(now):
+            problem = (f"the MQTT connection thread has stopped or made no progress for over "
+                       f"{self.client.heartbeat_limit_s:.0f} s")
+        else:
+            problem = None
+        if problem != self._unhealthy:
+            if problem is not None and problem != "stopping":
+                log.error("watchdog: %s; systemd will restart the agent", problem)
+            self._unhealthy = problem
+        return problem is None
 
     def _status_text(self) -> str:
         statuses = self.board.snapshot()
@@ -257,7 +290,7 @@ class Daemon:
         cams = {c.camera_id: {"ip": c.info.ip if c.info else None, "problem": c.problem,
                               "model": c.info.model if c.info else None} for c in self._cameras}
         return {"site_id": self.cfg.site_id, "agent_id": self.cfg.agent_id, "broker_connected": self.client.connected,
-                "cameras": cams, "relay": self.relay.stats()}
+                "cameras": cams, "relay": self.relay.stats(), "commands_busy": self.commands.counters["busy"]}
 
     def publish_ha_discovery(self) -> int:
         count = 0
@@ -279,27 +312,6 @@ class Daemon:
     def _ha_status(self, msg: InboundMessage) -> None:
         if msg.payload.strip().lower() == b"online":
             self.publish_ha_discovery()
-
-    # -- commands ----------------------------------------------------------------------------------------------
-    def _enqueue_command(self, msg: InboundMessage) -> None:
-        try:
-            self._commands.put_nowait(msg)
-        except queue.Full:
-            log.warning("command queue full; %s dropped (the station may retry)", msg.topic)
-
-    def _command_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                msg = self._commands.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            name = self.topics.cmd_name(msg.topic) or ""
-            response = self.dispatcher.handle(name, msg.payload, retained=msg.retain)
-            if response is None:
-                continue
-            self.outbox.put(records.command_response(self.topics, name or "unknown", response.to_dict(),
-                                                     response_topic=msg.response_topic,
-                                                     correlation=msg.correlation_data))
 
     # -- discovery (onvif thread) ------------------------------------------------------------------------------
     def _onvif_thread(self) -> None:

@@ -80,7 +80,10 @@ class DaemonOps:
         return {"cameras_configured": len(cfg.cameras)}
 
     def rebirth(self) -> dict[str, Any]:
-        count = self.d.health.rebirth()
+        """Re-publish every retained topic: the agent's `online` (same session) and each camera's last motion
+        ON/OFF (the client remembers what the relay sent), every camera's status, Home Assistant discovery."""
+        count = self.d.client.rebirth()
+        count += self.d.health.rebirth()
         if self.d.cfg.health.home_assistant.enabled:
             count += self.d.publish_ha_discovery()
         return {"republished": count}

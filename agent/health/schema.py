@@ -1,7 +1,8 @@
-"""The documented shape of the health payload's `host` and `cameras` objects, and a validator for it.
+"""The documented shape of the health payload's `host`, `outbox` and `cameras` objects, and a validator for it.
 
-`docs/mqtt.md` (schema `matthan/health/1`) defers the keys inside `host` and `cameras` to this module. Every key is
-always present; a value the board cannot measure is `null`, never 0.
+`docs/mqtt.md` (schema `matthan/health/1`) defers the keys inside `host` and `cameras` to this module and lists
+those of `outbox` (`agent.outbox.OutboxStats.as_dict`). Every key is always present; a value the board cannot
+measure is `null`, never 0.
 
 host:
 | key | type | meaning |
@@ -16,6 +17,16 @@ host:
 | `temperature_c` | number or null | SoC temperature |
 | `throttling` | object or null | Raspberry Pi only: `raw` (hex) and booleans named in `metrics.THROTTLE_BITS` |
 | `wifi` | object or null | `interface`, `link_quality` (of 70 on most drivers), `signal_dbm` |
+
+outbox:
+| key | type | meaning |
+|---|---|---|
+| `depth`, `bytes` | integer | rows waiting (sent but unconfirmed ones included) and their accounted bytes |
+| `oldest_age_s` | number or null | age of the oldest waiting row (null when empty) |
+| `dead_letters`, `evicted_rows` | integer | refused by the broker / dropped because the outbox was full, in total |
+| `evicted_by_class` | object | rows dropped per class (`health`, `snapshot`, ...): integer each |
+| `unconfirmed` | integer | sent rows kept until the station's acknowledgement |
+| `files_set_aside` | integer | corrupt outbox files moved aside by this process |
 
 cameras, per camera id:
 | key | type | meaning |
@@ -90,6 +101,29 @@ def validate_host(host: Any) -> list[str]:
     return e
 
 
+OUTBOX_COUNTS = ("depth", "bytes", "dead_letters", "evicted_rows", "unconfirmed", "files_set_aside")
+OUTBOX_KEYS = {*OUTBOX_COUNTS, "oldest_age_s", "evicted_by_class"}
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def validate_outbox(outbox: Any) -> list[str]:
+    if not isinstance(outbox, dict):
+        return ["outbox: must be an object"]
+    e: list[str] = []
+    _check(e, "outbox", set(outbox) == OUTBOX_KEYS, f"keys must be {sorted(OUTBOX_KEYS)}, got {sorted(outbox)}")
+    for k in OUTBOX_COUNTS:
+        _check(e, f"outbox.{k}", _is_count(outbox.get(k)), "must be an int >= 0")
+    age = outbox.get("oldest_age_s")
+    _check(e, "outbox.oldest_age_s", age is None or (_is_num(age) and age >= 0), "must be a number >= 0 or null")
+    by_class = outbox.get("evicted_by_class")
+    _check(e, "outbox.evicted_by_class", isinstance(by_class, dict) and all(
+        isinstance(k, str) and _is_count(v) for k, v in by_class.items()), "must map class names to ints >= 0")
+    return e
+
+
 CAMERA_KEYS = {"state", "reason", "since", "fps_in", "fps_analysed", "decode_mode", "last_frame_age_s",
                "reconnects_1h", "stalls_1h", "events_1h", "onvif_errors"}
 
@@ -110,8 +144,7 @@ def validate_cameras(cameras: Any) -> list[str]:
         for k in ("since", "fps_in", "fps_analysed", "last_frame_age_s"):
             _check(e, f"{where}.{k}", c.get(k) is None or _is_num(c.get(k)), "must be a number or null")
         for k in ("reconnects_1h", "stalls_1h", "events_1h", "onvif_errors"):
-            v = c.get(k)
-            _check(e, f"{where}.{k}", isinstance(v, int) and not isinstance(v, bool) and v >= 0, "must be an int >= 0")
+            _check(e, f"{where}.{k}", _is_count(c.get(k)), "must be an int >= 0")
     return e
 
 
@@ -124,5 +157,5 @@ def validate_health(doc: Any) -> list[str]:
         _check(e, k, _is_num(doc.get(k)), "must be a number")
     for k in ("version", "boot_id"):
         _check(e, k, isinstance(doc.get(k), str), "must be a string")
-    _check(e, "outbox", isinstance(doc.get("outbox"), dict), "must be an object")
-    return e + validate_host(doc.get("host")) + validate_cameras(doc.get("cameras"))
+    return [*e, *validate_host(doc.get("host")), *validate_outbox(doc.get("outbox")),
+            *validate_cameras(doc.get("cameras"))]

@@ -6,9 +6,10 @@ wakes up processes old CONNECTs and publishes their wills late). paho's own reco
 thread owns the cycle connect → supervise → tear down → back off, and its watchdog drops a client whose broker
 stopped acknowledging (a known paho failure mode after long outages is a client that never reconnects).
 
-paho callbacks do nothing but put small tuples on queues (`events` for the relay, a bounded inbound queue for
-subscriptions): no database work and no locks on paho's network thread. Inbound messages are handed to their
-handlers on the `mqtt-inbound` thread.
+paho callbacks do nothing but put small tuples on bounded queues (`events` for the relay, the inbound queue for
+subscriptions), never blocking: no database work and no locks on paho's network thread. Inbound messages are handed
+to their handlers on the `mqtt-inbound` thread. A PUBACK that finds `events` full is dropped, counted, and the
+connection is replaced: the relay sends every unacknowledged row again after a reconnect (duplicates, never loss).
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ from agent.mqtt.topics import Topics
 log = logging.getLogger(__name__)
 
 INBOUND_QUEUE_MAX = 256  # commands are rare; a flood beyond this is dropped and counted, never buffered forever
+# PUBACKs and connection events for the relay. In flight at once: the relay's window (config caps it at 1,000) plus
+# the retained state re-published on connect or rebirth (about 5 topics per camera); full means the relay stopped.
+EVENTS_QUEUE_MAX = 4096
+EVENT_PUT_POLL_S = 0.5  # the connection thread waits for room in `events` in steps this long, watching for stop
+# The connection thread's heartbeat may stand still for a backoff wait, a connect and a CONNACK wait (connect_timeout
+# each) and a teardown; this margin adds DNS lookups, which no timeout of ours bounds (5 s x 2 tries x 3 servers).
+HEARTBEAT_MARGIN_S = 30.0
 TEARDOWN_JOIN_S = 5.0  # a wedged paho thread is abandoned after this (the leak is logged and counted)
 OFFLINE_PUBLISH_WAIT_S = 2.0  # clean shutdown: how long the explicit `offline` may take
 FAIL_LOG_EVERY_S = 300.0  # during a long outage: one reminder line per 5 minutes, not one per attempt
@@ -47,15 +55,14 @@ FLAP_HINT_AFTER = 3  # short-lived connections in a row before the log suggests 
 CONNECT_ERRORS = (OSError, ssl.SSLError, ValueError)  # DNS, refused, timeout, TLS verification, bad host
 
 
-
-
 class MqttClient:
     """One logical connection to the station's broker, kept up until `stop()`."""
 
-    def __init__(self, settings: MqttSettings, *, rand: random.Random | None = None) -> None:
+    def __init__(self, settings: MqttSettings, *, rand: random.Random | None = None,
+                 events_max: int = EVENTS_QUEUE_MAX) -> None:
         self.settings = settings
         self.topics = Topics(settings.prefix, settings.ha_prefix)
-        self.events: queue.Queue[Connected | Disconnected | PubAck] = queue.Queue()  # read by the relay only
+        self.events: queue.Queue[Connected | Disconnected | PubAck] = queue.Queue(events_max)  # read by the relay
         self._inbound: queue.Queue[tuple[int, Any]] = queue.Queue(INBOUND_QUEUE_MAX)
         self._handlers: list[tuple[str, int, Handler]] = []
         self._rand = rand or random.Random()
@@ -70,13 +77,16 @@ class MqttClient:
         self._drop_reason: dict[int, tuple[int, str]] = {}  # per connection: why paho says it ended
         self._outstanding: dict[tuple[int, int], float] = {}  # (gen, mid) -> monotonic send time; watchdog input
         self.counters = {"connects": 0, "connect_failures": 0, "disconnects": 0, "watchdog_kicks": 0,
-                         "inbound_dropped": 0, "leaked_threads": 0, "manager_errors": 0}
-        self.heartbeat = time.monotonic()  # bumped by the connection thread on every attempt
+                         "inbound_dropped": 0, "leaked_threads": 0, "manager_errors": 0, "events_dropped": 0}
+        self.heartbeat = time.monotonic()  # bumped by the connection thread on every attempt and every 0.5 s up
         self._down_since: float | None = None  # monotonic time of the first failed attempt of this outage
         self._failures = 0
         self._last_fail_log = 0.0
         self._threads: list[threading.Thread] = []
         self._retained: dict[str, bytes] = {}  # state topics re-published on every connect (guarded by _lock)
+        # The last retained row others (the relay: camera motion ON/OFF) handed over per topic, for `rebirth`;
+        # one entry per topic, so bounded by the cameras (guarded by _lock).
+        self._rows: dict[str, tuple[bytes, Properties | None]] = {}
         self._on_connected: list[Callable[[str], None]] = []
 
     # ---- public API -------------------------------------------------------------------------------------------
@@ -107,7 +117,22 @@ class MqttClient:
         """Remove a retained state topic (an empty retained message deletes it at the broker)."""
         with self._lock:
             self._retained.pop(topic, None)
+            self._rows.pop(topic, None)
         self.publish(topic, b"", qos=1, retain=True)
+
+    def rebirth(self) -> int:
+        """Re-publish the agent's `online` (same session) and, per topic `publish_state` does not own, the last
+        retained row `publish()` sent (camera motion ON/OFF from the relay, same msg_id). Returns how many."""
+        with self._lock:
+            client, gen, session = self._client, self._connected_gen, self._session
+            rows = list(self._rows.items())
+        if client is None or not gen:
+            return 0
+        client.publish(self.topics.status(), payloads.agent_status("online", session, time.time(),
+                                                                   version=self.settings.version), qos=1, retain=True)
+        for topic, (payload, props) in rows:
+            self.publish(topic, payload, qos=1, retain=True, properties=props)
+        return 1 + len(rows)
 
     @property
     def connected(self) -> bool:
@@ -130,17 +155,18 @@ class MqttClient:
             self._threads.append(t)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Clean shutdown: explicit retained `offline` for the current session, DISCONNECT (no will), join."""
+        """Clean shutdown within `timeout` s in all: explicit retained `offline` for the current session (waited
+        for at most OFFLINE_PUBLISH_WAIT_S), DISCONNECT (no will), join."""
+        deadline = time.monotonic() + timeout  # one deadline for all: shutdown must fit systemd's stop timeout
         with self._lock:
             client, gen = self._client, self._connected_gen
         if client is not None and gen:
             info = client.publish(self.topics.status(), payloads.agent_status(
                 "offline", self._session, time.time(), version=self.settings.version), qos=1, retain=True)
             with contextlib.suppress(RuntimeError, ValueError):
-                info.wait_for_publish(OFFLINE_PUBLISH_WAIT_S)
+                info.wait_for_publish(max(0.0, min(OFFLINE_PUBLISH_WAIT_S, deadline - time.monotonic())))
         self._stop.set()
-        deadline = time.monotonic() + timeout
-        for t in self._threads:  # one deadline for all: shutdown must fit systemd's stop timeout
+        for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
@@ -155,6 +181,13 @@ class MqttClient:
             return None
         if qos:
             self._outstanding[(gen, info.mid)] = time.monotonic()
+        if retain and topic != self.topics.status():
+            with self._lock:
+                if topic not in self._retained:
+                    if payload:
+                        self._rows[topic] = (payload, properties)
+                    else:
+                        self._rows.pop(topic, None)
         return gen, info.mid
 
     # ---- the connection manager -------------------------------------------------------------------------------
@@ -202,6 +235,28 @@ class MqttClient:
         """The connection thread runs (it never gives up while the client is not stopped)."""
         return bool(self._threads) and self._threads[0].is_alive()
 
+    @property
+    def heartbeat_limit_s(self) -> float:
+        """How long the connection thread's heartbeat may stand still before it counts as hung."""
+        s = self.settings
+        return s.backoff_max_s + 2 * s.connect_timeout_s + TEARDOWN_JOIN_S + HEARTBEAT_MARGIN_S
+
+    def healthy(self, now: float | None = None) -> bool:
+        """The connection thread runs and made progress within `heartbeat_limit_s` (a hung thread that would
+        never reconnect again is not healthy). `now` is a `time.monotonic()` value."""
+        now = time.monotonic() if now is None else now
+        return self.alive and now - self.heartbeat <= self.heartbeat_limit_s
+
+    def _put_event(self, event: Connected | Disconnected) -> None:
+        """From the connection thread: wait for room (the relay drains `events` continuously) unless stopping."""
+        while True:
+            try:
+                self.events.put(event, timeout=EVENT_PUT_POLL_S)
+                return
+            except queue.Full:
+                if self._stop.is_set():
+                    return
+
     def _new_client(self) -> tuple[paho.Client, int, str]:
         s = self.settings
         with self._lock:
@@ -234,12 +289,19 @@ class MqttClient:
             connack.put_nowait((not reason.is_failure, str(reason), int(rm)))
 
         def on_disconnect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-            self._drop_reason[gen] = (int(getattr(reason, "value", 0) or 0), str(reason))
+            if not dropped.is_set():  # the first reason wins (and a torn-down connection leaves no entry behind)
+                self._drop_reason[gen] = (int(getattr(reason, "value", 0) or 0), str(reason))
             dropped.set()
 
         def on_publish(_c: Any, _u: Any, mid: int, reason: Any, _p: Any) -> None:
             self._outstanding.pop((gen, mid), None)
-            self.events.put(PubAck(gen, mid, int(reason.value)))
+            try:
+                self.events.put_nowait(PubAck(gen, mid, int(reason.value)))
+            except queue.Full:  # the relay is not keeping up: replace the connection so its rows are sent again
+                self.counters["events_dropped"] += 1
+                if not dropped.is_set():
+                    self._drop_reason[gen] = (0, "relay event queue full; unacknowledged rows will be sent again")
+                dropped.set()
 
         def on_message(_c: Any, _u: Any, msg: Any) -> None:
             try:
@@ -288,7 +350,7 @@ class MqttClient:
             state = list(self._retained.items())
         for topic, payload in state:
             client.publish(topic, payload, qos=1, retain=True)
-        self.events.put(Connected(gen, session, receive_max))
+        self._put_event(Connected(gen, session, receive_max))
         for handler in self._on_connected:
             try:
                 handler(session)
@@ -338,10 +400,11 @@ class MqttClient:
                 self._connected_gen = 0
         if was:
             self.counters["disconnects"] += 1
-            self.events.put(Disconnected(gen, "stop" if self._stop.is_set() else "lost"))
+            self._put_event(Disconnected(gen, "stop" if self._stop.is_set() else "lost"))
         for key in [k for k in list(self._outstanding) if k[0] == gen]:
             self._outstanding.pop(key, None)
-        self._dropped_evt.pop(gen, None)
+        if (dropped := self._dropped_evt.pop(gen, None)) is not None:
+            dropped.set()  # paho's late on_disconnect (from finish() below) then leaves no _drop_reason entry behind
         self._suback_evt.pop(gen, None)
         self._drop_reason.pop(gen, None)
 

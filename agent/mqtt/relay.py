@@ -121,14 +121,27 @@ class Relay:
         """Outbox listener: a put committed in this process. At most one wake-up waits in the queue."""
         if not self._wake_pending.is_set():
             self._wake_pending.set()
-            self._q.put(_WAKE)
+            self._post(_WAKE)
 
     def _on_station_ack(self, msg: InboundMessage) -> None:
         seq = payloads.parse_station_ack(msg.payload)
         if seq is None:
             log.warning("relay: ignoring malformed station ack on %s", msg.topic)
-        else:
-            self._q.put(_StationAck(seq))
+        elif not self._post(_StationAck(seq)):
+            log.warning("relay: busy, station ack %d dropped (the next one, or the retained one after a reconnect, "
+                        "carries it)", seq)
+
+    def _post(self, item: Any) -> bool:
+        """Hand an item to the relay thread without ever blocking the caller (the queue is bounded). A full queue
+        means the relay has thousands of items to work through and will look at the outbox anyway; a dropped
+        wake-up is re-armed so the next put posts one again."""
+        try:
+            self._q.put_nowait(item)
+        except queue.Full:
+            if item is _WAKE:
+                self._wake_pending.clear()
+            return False
+        return True
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="relay", daemon=True)
@@ -136,7 +149,7 @@ class Relay:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        self._q.put(_WAKE)
+        self._post(_WAKE)
         if self._thread is not None:
             self._thread.join(timeout)
 

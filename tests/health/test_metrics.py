@@ -211,9 +211,11 @@ def test_metrics_real_host_does_not_raise(tmp_path: Path) -> None:
 
 
 def test_metrics_health_payload_validates_against_schema(tmp_path: Path) -> None:
-    """The MQTT health payload built from a real sample (Pi-like tree and a bare host) matches the documented schema."""
-    from agent.health.schema import validate_health
+    """The health payload from a real sample and a real outbox's stats matches the schema; any documented outbox
+    key missing fails it."""
+    from agent.health.schema import OUTBOX_KEYS, validate_health
     from agent.mqtt import payloads
+    from agent.outbox import Outbox, Priority, Record
 
     pi = fake_paths(tmp_path, vcgencmd=fake_vcgencmd(tmp_path, "throttled=0x50005"))
     (tmp_path / "bare").mkdir()
@@ -221,15 +223,26 @@ def test_metrics_health_payload_validates_against_schema(tmp_path: Path) -> None
     board = StatusBoard()
     board.observe(report("cho", reconnects=1, events=2))
     board.add("cong")
+    outbox = Outbox(tmp_path / "outbox.sqlite3", agent_id="a1")
+    try:
+        outbox.put(Record("p/health", b"{}", Priority.HEALTH))  # one waiting row: oldest_age_s is a number
+        stats = outbox.stats().as_dict()
+    finally:
+        outbox.close()
+    assert set(stats) == OUTBOX_KEYS  # the schema documents exactly what the outbox reports
     for paths in (pi, bare):
         c = HealthCollector(version="0.1.0", state_dir=tmp_path, paths=paths)
         for r in board.reports().values():
             c.observe(r)
         sample = c.sample(statuses=board.snapshot(), reports=board.reports(), worker_pids=[os.getpid()],
-                          outbox={"depth": 0, "dead_letters": 0}, onvif_errors={"cong": 3})
+                          outbox=stats, onvif_errors={"cong": 3})
         doc = json.loads(payloads.health(sample))
         assert doc["schema"] == "matthan/health/1"
         assert validate_health(doc) == []
+    for key in sorted(OUTBOX_KEYS):
+        broken = json.loads(json.dumps(doc))
+        del broken["outbox"][key]
+        assert any(p.startswith("outbox") for p in validate_health(broken)), key
 
 
 def test_metrics_schema_catches_zero_for_absent(tmp_path: Path) -> None:
