@@ -12,7 +12,7 @@ spawned process as `entry(jobs, reports, heartbeat, stop)`:
 
 In the composition root (main thread)::
 
-    supervisor = Supervisor(SupervisorSettings(worker_entry="agent.camera.worker:run_cameras"), jobs,
+    supervisor = Supervisor(SupervisorSettings(worker_entry="agent.app.worker:run_cameras"), jobs,
                             on_report=status_machine.feed, on_event=on_pool_event)
     SupervisorLoop(supervisor, on_reload=lambda: supervisor.set_jobs(load_jobs()), healthy=threads_alive,
                    status_text=status_line).run()   # returns after SIGTERM/SIGINT, workers stopped

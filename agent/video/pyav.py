@@ -9,13 +9,21 @@ presentation times so that frame spacing is exact. Cheap cameras' RTCP sender cl
 never sync NTP, so arrival time is the better estimate of capture time (off by the network and decoder latency,
 well under a second on a LAN). For files, `ts` is `start_ts` plus the frame's
 presentation time.
+
+Hardware decoding: FFmpeg's V4L2 memory-to-memory decoders (`h264_v4l2m2m`) are used when the codec is in PyAV's
+build *and* the kernel lists a video4linux node whose name says it decodes (the Raspberry Pi 4's
+`bcm2835-codec-decode` at /dev/video10). PyAV's wheels list the codec everywhere and a webcam or capture card is a
+/dev/video* node too, so neither alone means a decoder. A hardware decoder that will not open, keeps failing to
+decode, or delivers no picture is given up on for that stream (per URI, for the life of the worker process): every
+later session of the stream decodes in software, and the switch is logged once.
 """
 
 from __future__ import annotations
 
-import glob
 import logging
 import math
+import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -37,14 +45,60 @@ PROBE_BYTES = 500_000  # bytes, likewise
 MAX_LAG_S = 3.0  # s; a stamp this far behind the wall clock means the stream clock jumped: re-anchor
 MAX_BAD_PACKETS = 50  # consecutive undecodable packets before the stream counts as broken
 AV_ERRORS = (av.FFmpegError, OSError, ValueError)  # what FFmpeg raises through PyAV; ValueError is InvalidData's base
+V4L2_SYSFS = "/sys/class/video4linux"  # one directory per video4linux node, each with a `name` file
+DEV_DIR = "/dev"  # where those nodes appear
+# A node counts as a decoder when a whole word of its kernel name is one of these: bcm2835-codec-decode (Raspberry
+# Pi 4), meson-vdec (Amlogic), qcom-venus-decoder, s5p-mfc-dec (Exynos), mtk-vcodec-dec. Cameras, ISPs and encoders
+# (bcm2835-codec-encode: "codec" is not a word match) are left out, and so are stateless decoders such as rkvdec,
+# which the stateful v4l2m2m codec cannot drive. A node that matches but does not work is caught by the fallback.
+DECODER_WORDS = frozenset({"dec", "decode", "decoder", "vdec"})
+HW_SILENT_S = 10.0  # s a hardware decoder may be fed without a picture out: over v4l2m2m's few-frame latency even
+# at keyframe-only rate (2 s GOP), under the supervisor's 30 s hang timeout, so the fallback comes before a kill
+
+_software_only: set[str] = set()  # URIs whose hardware decoding failed; read and written under _software_lock
+_software_lock = threading.Lock()
+
+
+def v4l2_decoder_nodes() -> list[str]:
+    """Device paths of video4linux nodes whose kernel name says they decode (read from sysfs; cheap)."""
+    try:
+        entries = sorted(os.listdir(V4L2_SYSFS))
+    except OSError:
+        return []
+    nodes = []
+    for entry in entries:
+        try:
+            with open(os.path.join(V4L2_SYSFS, entry, "name"), encoding="utf-8", errors="replace") as fh:
+                name = fh.read().strip().lower()
+        except OSError:
+            continue
+        device = os.path.join(DEV_DIR, entry)
+        if DECODER_WORDS & set(re.split(r"[^a-z0-9]+", name)) and os.path.exists(device):
+            nodes.append(device)
+    return nodes
 
 
 def hardware_decoder_available(codec: str) -> str | None:
-    """The V4L2 memory-to-memory decoder for `codec` if both FFmpeg and the board (a /dev/video* node) have it."""
+    """The V4L2 memory-to-memory decoder for `codec` if FFmpeg has it and the kernel has a decoder node for it."""
     name = HW_DECODERS.get(codec)
-    if name is None or name not in av.codecs_available or not glob.glob("/dev/video*"):
+    if name is None or name not in av.codecs_available or not v4l2_decoder_nodes():
         return None
     return name
+
+
+def hardware_failed(uri: str) -> bool:
+    """True once hardware decoding has failed for `uri`: its sessions decode in software from then on."""
+    with _software_lock:
+        return uri in _software_only
+
+
+def _give_up_hardware(uri: str, name: str, why: str) -> None:
+    with _software_lock:
+        first = uri not in _software_only
+        _software_only.add(uri)
+    if first:
+        log.warning("%s: hardware decoder %s %s; decoding this stream in software from now on", mask_uri(uri), name,
+                    why)
 
 
 class AvSource:
@@ -107,19 +161,21 @@ class AvSource:
             # core, plus one) gives a Pi carrying 16 cameras some 80 idle decoder threads to schedule.
             ctx.thread_count = 1
         self.hardware = None
-        name = hardware_decoder_available(ctx.name) if self.settings.hardware_decoder else None
+        if not self.settings.hardware_decoder or hardware_failed(self.uri):
+            return ctx
+        name = hardware_decoder_available(ctx.name)
         if name is not None:
             try:
                 hw = av.CodecContext.create(name, "r")
                 if ctx.extradata:
                     hw.extradata = ctx.extradata
                 hw.open()
-                self.hardware = name
-                log.info("%s: using hardware decoder %s", self.describe(), name)
-                return hw
             except AV_ERRORS as exc:
-                log.info("%s: hardware decoder %s unavailable (%s); decoding in software",
-                         self.describe(), name, type(exc).__name__)
+                _give_up_hardware(self.uri, name, f"would not open ({type(exc).__name__})")
+                return ctx
+            self.hardware = name
+            log.info("%s: using hardware decoder %s", self.describe(), name)
+            return hw
         return ctx
 
     def frames(self, stop: threading.Event | None = None) -> Iterator[Frame]:
@@ -148,6 +204,7 @@ class AvSource:
                      stop: threading.Event | None) -> Iterator[Frame]:
         last_read = time.monotonic()
         skipped = True  # no keyframe decoded yet
+        silent_since: float | None = None  # when the hardware decoder was first fed since its last picture
         for packet in container.demux(stream):
             if stop is not None and stop.is_set():
                 return
@@ -175,9 +232,18 @@ class AvSource:
             except AV_ERRORS:
                 self.bad_packets += 1
                 if self.bad_packets >= MAX_BAD_PACKETS:
+                    self._hardware_broken(f"failed on {self.bad_packets} packets in a row")
                     raise DecodeError(f"{self.describe()}: {self.bad_packets} packets could not be decoded") from None
                 continue
             self.decode_s += time.perf_counter() - t0
+            if self.hardware is not None:
+                if decoded:
+                    silent_since = None
+                elif silent_since is None:
+                    silent_since = now
+                elif now - silent_since > HW_SILENT_S:
+                    self._hardware_broken(f"gave no picture for {HW_SILENT_S:.0f} s")
+                    raise DecodeError(f"{self.describe()}: the hardware decoder {self.hardware} gives no pictures")
             for f in decoded:
                 self.bad_packets = 0
                 yield self._frame(f, key, period)
@@ -190,6 +256,11 @@ class AvSource:
             rest = []
         for f in rest:
             yield self._frame(f, False, period)
+
+    def _hardware_broken(self, why: str) -> None:
+        """Remember that this stream's hardware decoder failed, so the next session decodes in software."""
+        if self.hardware is not None:
+            _give_up_hardware(self.uri, self.hardware, why)
 
     def _live_ts(self, pts_time: float) -> float:
         """Wall clock anchored on the stream's own clock: frame spacing survives decoder and scheduling jitter,

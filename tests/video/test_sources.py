@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 from pathlib import Path
 
@@ -11,8 +12,8 @@ import numpy as np
 import pytest
 
 from agent.models import DecodeMode
-from agent.video import DecodeError, NotFound, SourceSettings, luma, open_source
-from agent.video.pyav import AvSource, hardware_decoder_available
+from agent.video import DecodeError, NotFound, SourceSettings, luma, open_source, pyav
+from agent.video.pyav import AvSource, hardware_decoder_available, hardware_failed
 from agent.video.sequence import BadPattern, ImageSequenceSource
 
 
@@ -123,3 +124,58 @@ def test_hardware_decoder_absent_without_device() -> None:
         pytest.skip("this machine has a V4L2 decoder")
     assert hardware_decoder_available("h264") is None
     assert hardware_decoder_available("mjpeg") is None
+
+
+def _fake_v4l2(monkeypatch: pytest.MonkeyPatch, root: Path, nodes: dict[str, str]) -> None:
+    """Fake the presence of video4linux nodes (sysfs name files and /dev entries) for the detection only."""
+    sysfs, dev = root / "sys-video4linux", root / "dev"
+    sysfs.mkdir()
+    dev.mkdir()
+    for node, name in nodes.items():
+        (sysfs / node).mkdir()
+        (sysfs / node / "name").write_text(name + "\n")
+        (dev / node).touch()
+    monkeypatch.setattr(pyav, "V4L2_SYSFS", str(sysfs))
+    monkeypatch.setattr(pyav, "DEV_DIR", str(dev))
+    monkeypatch.setattr(pyav, "_software_only", set())  # this test's memory of failed hardware, not the session's
+
+
+def test_hardware_decoder_needs_a_decoder_node(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A webcam or an encoder node is not a decoder; the Pi 4's bcm2835-codec-decode node is, for H.264 only."""
+    _fake_v4l2(monkeypatch, tmp_path, {"video0": "HD Pro Webcam C920", "video11": "bcm2835-codec-encode"})
+    assert hardware_decoder_available("h264") is None
+    (tmp_path / "sys-video4linux" / "video10").mkdir()
+    (tmp_path / "sys-video4linux" / "video10" / "name").write_text("bcm2835-codec-decode\n")
+    assert hardware_decoder_available("h264") is None, "no /dev/video10 node: nothing to open"
+    (tmp_path / "dev" / "video10").touch()
+    assert hardware_decoder_available("h264") == "h264_v4l2m2m"
+    assert hardware_decoder_available("mjpeg") is None
+
+
+@pytest.mark.parametrize(("name", "decoder"), [
+    ("bcm2835-codec-decode", True), ("meson-vdec", True), ("qcom-venus-decoder", True), ("s5p-mfc-dec", True),
+    ("bcm2835-codec-encode", False), ("bcm2835-codec-isp", False), ("rkvdec", False), ("UVC Camera (046d:0825)", False),
+])
+def test_hardware_decoder_node_names(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, decoder: bool) -> None:
+    """Stateful decoders are recognised by a whole word of their kernel name; encoders, ISPs and webcams are not."""
+    _fake_v4l2(monkeypatch, tmp_path, {"video10": name})
+    assert pyav.v4l2_decoder_nodes() == ([str(tmp_path / "dev" / "video10")] if decoder else [])
+
+
+def test_hardware_decoder_failure_falls_back_to_software_for_good(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, crossing_clip: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """With a decoder node claimed but h264_v4l2m2m unable to work here, every frame is still decoded in software,
+    and later sessions of the same stream go straight to software, logging the switch once."""
+    _fake_v4l2(monkeypatch, tmp_path, {"video10": "bcm2835-codec-decode"})
+    assert hardware_decoder_available("h264") == "h264_v4l2m2m"
+    uri = str(crossing_clip)
+    caplog.set_level(logging.INFO, logger="agent.video.pyav")
+    counts = []
+    for _session in range(2):
+        source = AvSource(uri, SourceSettings(decode_mode=DecodeMode.FULL))
+        counts.append(sum(1 for _ in source.frames()))
+        assert source.hardware is None and hardware_failed(uri)
+    assert counts == [300, 300]
+    switches = [r for r in caplog.records if "in software" in r.getMessage()]
+    assert len(switches) == 1 and "h264_v4l2m2m" in switches[0].getMessage()
+    assert not hardware_failed(str(tmp_path / "another-camera.mp4")), "only the failing stream is remembered"
