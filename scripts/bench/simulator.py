@@ -6,6 +6,8 @@ proves every substream streams by reading it with PyAV, then measures the simula
 its processes (the simulate process with its ONVIF/WS-Discovery loop, and the GStreamer RTSP host):
   - idle: no RTSP client connected;
   - streaming: every substream read by one client (packets demuxed here, not decoded, so our side stays cheap).
+Afterwards each main stream is opened once and one frame decoded, to check its size. It passes (exit 0) only when
+every substream delivered at least MIN_SUB_FPS frames per second at 640x360 and every main stream is 1280x720.
 Prints one JSON object. Run from the project root:
     .venv/bin/python scripts/bench/simulator.py [--cameras 16] [--seconds 10] [--netns]
 With --netns the cameras live in a private namespace pair and the readers run in the agent namespace.
@@ -27,6 +29,9 @@ sys.path.insert(0, str(ROOT))
 READ_OPEN_TIMEOUT_S = 20.0
 READ_TIMEOUT_S = 5.0
 MAX_START_S = 300.0  # first run encodes the scene (cached afterwards)
+FPS = 15  # the default scenario's frame rate
+MIN_SUB_FPS = FPS - 1  # one frame of slack: the window's edges may cut a frame off either end
+SUB_SIZE, MAIN_SIZE = "640x360", "1280x720"  # the default scenario's sub and main streams
 
 
 def tree(pid: int) -> list:
@@ -69,15 +74,45 @@ def reader(uri: str, stop: threading.Event, counts: dict, key: str, errors: dict
         errors[key] = f"{type(exc).__name__}: {exc}"
 
 
+def with_credentials(camera: dict, uri: str) -> str:
+    return uri.replace("rtsp://", f"rtsp://{camera['username']}:{camera['password']}@", 1)
+
+
+def main_size(uri: str, sizes: dict, key: str, errors: dict) -> None:
+    """Open one main stream and decode its first frame; record "WxH"."""
+    import av
+
+    try:
+        with av.open(uri, options={"rtsp_transport": "tcp"}, timeout=(READ_OPEN_TIMEOUT_S, READ_TIMEOUT_S)) as c:
+            for frame in c.decode(c.streams.video[0]):
+                sizes[key] = f"{frame.width}x{frame.height}"
+                break
+    except (av.error.FFmpegError, OSError) as exc:
+        errors[key] = f"{type(exc).__name__}: {exc}"
+
+
+def check_main_streams(cameras: list[dict]) -> tuple[dict, dict]:
+    """Each camera's main stream size, all opened at once (after the measurement, so they do not disturb it)."""
+    sizes: dict = {}
+    errors: dict = {}
+    threads = [threading.Thread(target=main_size, args=(with_credentials(c, c["main_uri"]), sizes, c["name"], errors),
+                                daemon=True) for c in cameras]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(READ_OPEN_TIMEOUT_S + READ_TIMEOUT_S + 5)
+    return sizes, errors
+
+
 def measure(cameras: list[dict], sim_pid: int, args: argparse.Namespace) -> dict:
     procs = tree(sim_pid)
     idle = sample(procs, min(args.seconds, 5.0))
     stop = threading.Event()
     counts: dict = {}
     errors: dict = {}
-    threads = [threading.Thread(target=reader, args=(c["sub_uri"].replace(
-        "rtsp://", f"rtsp://{c['username']}:{c['password']}@"), stop, counts, c["name"], errors), daemon=True)
-        for c in cameras]
+    threads = [threading.Thread(target=reader, daemon=True,
+                                args=(with_credentials(c, c["sub_uri"]), stop, counts, c["name"], errors))
+               for c in cameras]
     for t in threads:
         t.start()
     deadline = time.monotonic() + READ_OPEN_TIMEOUT_S + 10
@@ -91,6 +126,8 @@ def measure(cameras: list[dict], sim_pid: int, args: argparse.Namespace) -> dict
     for t in threads:
         t.join(READ_TIMEOUT_S + 5)
     fps = {n: round((after[n] - before[n]) / args.seconds, 1) for n in after}
+    sub_sizes = {c["name"]: counts.get(c["name"] + ":size", "?") for c in cameras}
+    main_sizes, main_errors = check_main_streams(cameras)
     n = len(cameras)
     return {
         "idle": {**idle, "cpu_percent_per_camera": round(idle["cpu_percent"] / n, 2),
@@ -98,11 +135,16 @@ def measure(cameras: list[dict], sim_pid: int, args: argparse.Namespace) -> dict
         "streaming": {**streaming, "cpu_percent_per_camera": round(streaming["cpu_percent"] / n, 2),
                       "rss_mb_per_camera": round(streaming["rss_mb"] / n, 1),
                       "pss_mb_per_camera": round(streaming["pss_mb"] / n, 1)},
-        "substreams_ok": sum(1 for v in fps.values() if v > 0),
-        "substream_sizes": sorted({counts.get(c["name"] + ":size", "?") for c in cameras}),
+        "substreams_ok": sum(1 for name, v in fps.items() if v >= MIN_SUB_FPS and sub_sizes[name] == SUB_SIZE),
+        "substream_min_fps_required": MIN_SUB_FPS,
+        "substream_sizes": sorted(set(sub_sizes.values())),
         "substream_fps_min": min(fps.values()) if fps else 0,
         "substream_fps_max": max(fps.values()) if fps else 0,
+        "substream_slow": {name: v for name, v in fps.items() if v < MIN_SUB_FPS},
+        "mainstreams_ok": sum(1 for c in cameras if main_sizes.get(c["name"]) == MAIN_SIZE),
+        "mainstream_sizes": sorted({main_sizes.get(c["name"], "?") for c in cameras}),
         "reader_errors": errors,
+        "main_errors": main_errors,
         "processes": len(procs),
     }
 
@@ -147,10 +189,11 @@ def main() -> int:
         else:
             result = measure(cameras, sim.pid, args)
         doc = {"bench": "simulator", "cameras": args.cameras, "mode": "netns" if args.netns else "loopback",
-               "sub": "640x360", "main": "1280x720", "fps": 15, "start_s": round(start_s, 1),
+               "sub": SUB_SIZE, "main": MAIN_SIZE, "fps": FPS, "start_s": round(start_s, 1),
                "cpu_count": os.cpu_count(), "window_s": args.seconds, **result}
+        doc["ok"] = result["substreams_ok"] == result["mainstreams_ok"] == args.cameras
         print(json.dumps(doc), flush=True)
-        return 0 if result["substreams_ok"] == args.cameras else 1
+        return 0 if doc["ok"] else 1
     finally:
         sim.terminate()
         try:

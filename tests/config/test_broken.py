@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.config.conftest import MINIMAL, line_of
+from tests.config.conftest import MINIMAL, CheckResult, line_of
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CAMERA = MINIMAL + "cameras:\n  - name: cho\n"
 
@@ -148,26 +155,64 @@ def test_broken_directory_instead_of_file(tmp_path, check_config):
     assert "is a directory" in result.err
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file, so permission denied cannot be provoked")
-def test_broken_unreadable_config_file(write_config, check_config):
+NOBODY = 65534  # the unprivileged user root's checks run as, so that file modes apply
+
+
+@pytest.fixture
+def unprivileged(tmp_path: Path, check_config) -> Iterator[tuple[Path, Callable[[Path], CheckResult]]]:
+    """A directory, and a check-config runner for a user that file modes bind: this user, or nobody under root.
+
+    Root reads any file, so under root check-config runs in a subprocess as nobody (setpriv, util-linux), on files in
+    a directory nobody can traverse (pytest's own tmp_path sits under a 0700 directory).
+    """
+    if os.geteuid() != 0:
+        yield tmp_path, check_config
+        return
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("root reads any file, and setpriv (util-linux) is missing to run check-config as nobody")
+    work = Path(tempfile.mkdtemp(prefix="matthan-nobody-"))
+    work.chmod(0o755)
+
+    def run(config: Path) -> CheckResult:
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work), "LANG": "C.UTF-8",
+               "PYTHONDONTWRITEBYTECODE": "1"}
+        out = subprocess.run([setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable,
+                              "-m", "agent", "check-config", str(config)],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        return CheckResult(out.returncode, out.stdout, out.stderr)
+
+    try:
+        yield work, run
+    finally:
+        shutil.rmtree(work)
+
+
+def test_broken_unreadable_config_file(unprivileged) -> None:
     """A config file the agent's user cannot read says 'permission denied'."""
-    path = write_config(MINIMAL)
+    folder, check = unprivileged
+    path = folder / "agent.yaml"
+    path.write_text(MINIMAL)
     path.chmod(0)
-    result = check_config(path)
-    assert result.code == 78
-    assert "permission denied" in result.err
+    result = check(path)
+    assert result.code == 78, result.err
+    assert f"{path}: permission denied" in result.err
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file, so permission denied cannot be provoked")
-def test_broken_unreadable_password_file(write_config, check_config, tmp_path):
+def test_broken_unreadable_password_file(unprivileged) -> None:
     """A password file that exists but cannot be read is an error on the password_file line."""
-    secret = tmp_path / "mqtt.pass"
+    folder, check = unprivileged
+    secret = folder / "mqtt.pass"
     secret.write_text("hunter22\n")
     secret.chmod(0)
     text = MINIMAL + f"  password_file: {secret}\n"
-    result = check_config(write_config(text))
-    assert result.code == 78
-    assert f":{line_of(text, 'password_file')}: mqtt.password_file: cannot read" in result.err
+    config = folder / "agent.yaml"
+    config.write_text(text)
+    config.chmod(0o644)  # readable by the unprivileged user; only the password file is not
+    result = check(config)
+    assert result.code == 78, result.err
+    assert f"{config}:{line_of(text, 'password_file')}: mqtt.password_file: cannot read" in result.err
+    assert "permission denied" in result.err and "hunter22" not in result.err
 
 
 def test_broken_password_file_is_directory(write_config, check_config, tmp_path):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import av
 import pytest
@@ -15,6 +16,7 @@ from onvif import ONVIFCamera
 
 from agent.simulator.cluster import CameraInfo, Cluster
 from agent.simulator.rtsp import rtsp_unavailable_reason
+from agent.simulator.scenario import parse_scenario
 from tests.simulator.conftest import scenario, unicast_probe
 
 pytestmark = pytest.mark.rtsp
@@ -91,6 +93,27 @@ def test_rtsp_pyav_decodes_main_stream(cluster: Cluster) -> None:
             assert (frame.width, frame.height) == (1280, 720)
             if n == 5:
                 break
+
+
+def test_rtsp_frame_rate_and_keyframe_interval_seen_by_ffprobe(make_cluster: Callable[..., Cluster]) -> None:
+    """A 10 fps camera with a 1 s keyframe interval: ffprobe sees 10/1, an IDR every 10th frame, 0.1 s apart."""
+    sc = parse_scenario({"scenes": {"gop": {"loop_s": 4}},
+                         "defaults": {"scene": "gop", "fps": 10, "keyframe_s": 1, "main": [320, 180]}}, cameras=1)
+    info = make_cluster(sc).info("cam01")
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-timeout", "10000000", "-read_intervals", "%+#35",
+         "-show_frames", "-show_entries", "frame=key_frame,pts_time:stream=r_frame_rate,width,height", "-of", "json",
+         info.rtsp_uri("sub", with_credentials=True)],
+        capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    probe = json.loads(out.stdout)
+    assert probe["streams"][0] == {"width": 640, "height": 360, "r_frame_rate": "10/1"}
+    frames = probe["frames"]
+    assert len(frames) >= 31, "ffprobe returned too few frames to see three keyframe intervals"
+    keys = [i for i, f in enumerate(frames) if f["key_frame"] == 1]
+    assert keys == list(range(0, len(frames), 10)), keys  # a session starts on an IDR, then one every 10 frames
+    pts = [float(f["pts_time"]) for f in frames if "pts_time" in f]
+    assert len(pts) >= 30 and all(abs(b - a - 0.1) < 0.002 for a, b in itertools.pairwise(pts))
 
 
 def test_rtsp_wrong_password_is_refused(cluster: Cluster) -> None:
