@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -25,6 +26,21 @@ for _h in logging.getLogger().handlers:
 # network (aiohttp, OSError) and our own timeouts around each call.
 EVENT_ERRORS = (zeep.exceptions.Error, ONVIFError, aiohttp.ClientError, OSError, TimeoutError, AttributeError)
 
+# The library's own limit is 90 s per call; a camera on weak wifi answers in < 1 s or not at all (5 s per call).
+XADDRS_TIMEOUT_S = 20.0  # GetSystemDateAndTime (authless, then authenticated), GetServices, else GetCapabilities
+SUBSCRIBE_TIMEOUT_S = 15.0  # the events WSDL (parsed in an executor, slow the first time on a Pi), then
+#                             CreatePullPointSubscription. Cut short after the camera answered, the subscription
+#                             is lost to us and the camera frees its slot when its lifetime (60 s) ends.
+CLOSE_TIMEOUT_S = 5.0  # Unsubscribe and closing the sessions: a dead camera must not hold up the next attempt
+
+
+def is_auth_error(exc: BaseException) -> bool:
+    """True when the camera rejected our credentials (HTTP 401/403, or a NotAuthorized SOAP fault)."""
+    from agent.discovery.policy import classify_fault  # the one classifier of ONVIF faults
+    from agent.discovery.results import FailureReason
+
+    return classify_fault(exc) is FailureReason.AUTH_FAILED
+
 
 @contextlib.asynccontextmanager
 async def open_pullpoint(host: str, port: int, user: str | None, password: str | None, lifetime_s: float,
@@ -33,12 +49,13 @@ async def open_pullpoint(host: str, port: int, user: str | None, password: str |
     cam = ONVIFCamera(host, port, user, password, no_cache=True, adjust_time=True)
     manager = None
     try:
-        await cam.update_xaddrs()
-        manager = await cam.create_pullpoint_manager(dt.timedelta(seconds=lifetime_s), lost)
+        await asyncio.wait_for(cam.update_xaddrs(), XADDRS_TIMEOUT_S)
+        manager = await asyncio.wait_for(cam.create_pullpoint_manager(dt.timedelta(seconds=lifetime_s), lost),
+                                         SUBSCRIBE_TIMEOUT_S)
         yield manager.get_service()
     finally:
         if manager is not None:
             with contextlib.suppress(*EVENT_ERRORS):
-                await manager.shutdown()
+                await asyncio.wait_for(manager.shutdown(), CLOSE_TIMEOUT_S)
         with contextlib.suppress(*EVENT_ERRORS):
-            await cam.close()
+            await asyncio.wait_for(cam.close(), CLOSE_TIMEOUT_S)

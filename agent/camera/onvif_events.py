@@ -7,8 +7,10 @@ adaptive decoding (`on_hint`, i.e. `CameraPipeline.hint`) and the video detector
 
 The subscription is created, kept alive by the library's PullPointManager (which renews it and calls back when a
 renewal fails), pulled in long polls, re-created after any failure with the same capped, jittered backoff as video
-sources, and watched for silence: a pull that does not answer within its timeout plus a margin is a dead camera.
-Runs on an asyncio loop (the agent's ONVIF thread); never raises for camera trouble.
+sources (and, when the camera rejected our credentials, at most 3 times per 10 minutes: `AuthRetryPolicy`, so a
+wrong password never gets the account locked), and watched for silence: a pull that does not answer within its
+timeout plus a margin is a dead camera. Runs on an asyncio loop (the worker's events thread); never raises for
+camera trouble.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.camera.auth_retry import AuthRetryPolicy
 from agent.logsetup import camera_logger
 from agent.models import CameraReport, MotionEvent, MotionResult, StatusReason
 from agent.motion.settings import TrackerSettings
@@ -36,6 +39,7 @@ SUBSCRIPTION_S = 60.0  # s; cheap cameras hold 2-5 subscriptions, so a lost clie
 PULL_TIMEOUT_S = 5.0  # s of long poll per PullMessages
 SILENCE_MARGIN_S = 10.0  # s beyond the pull timeout after which an unanswered pull means the camera is gone
 MESSAGE_LIMIT = 20
+AUTH_MESSAGE = "camera events: the camera rejected the user name or password; check them in the configuration"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +93,18 @@ class OnvifMotionEvents:
         on_event: Callable[[MotionEvent], None],
         on_report: Callable[[CameraReport], None] | None = None,
         on_hint: Callable[[], None] | None = None,
+        auth_policy: AuthRetryPolicy | None = None,
     ) -> None:
         self.settings = settings
+        # Shared with the camera's pipeline when the worker passes one: the budget is per camera.
+        self.auth = auth_policy if auth_policy is not None else AuthRetryPolicy()
         self._on_event, self._on_report, self._on_hint = on_event, on_report, on_hint
         self._log = camera_logger(log, settings.camera_id)
         self.tracker = EventTracker(settings.camera_id, settings.tracker)
         self.alarm = AlarmState()
         self.subscribed = False
         self.error: str | None = None
+        self.reason: StatusReason | None = None
         self.pulls = 0
         self.alarms = 0
         self.resubscriptions = 0
@@ -104,7 +112,7 @@ class OnvifMotionEvents:
 
     def report(self) -> CameraReport:
         return CameraReport(camera_id=self.settings.camera_id, ts=time.time(), connected=self.subscribed,
-                            error=StatusReason.ONVIF_ERROR if self.error else None,
+                            error=self.reason if self.error else None,
                             error_message=self.error or "", reconnects=self.resubscriptions, events=self.events)
 
     def _emit(self, events: list[MotionEvent]) -> None:
@@ -117,32 +125,47 @@ class OnvifMotionEvents:
                 except Exception:  # another package's sink: one bad event must not end the subscription
                     self._log.exception("event sink failed for event %s", event.event_id)
 
-    def _state(self, subscribed: bool, error: str | None) -> None:
+    def _state(self, subscribed: bool, error: str | None, reason: StatusReason | None = None) -> None:
         changed = (subscribed, error) != (self.subscribed, self.error)
         self.subscribed, self.error = subscribed, error
+        self.reason = (reason or StatusReason.ONVIF_ERROR) if error else None
         if changed and self._on_report is not None:
             self._on_report(self.report())
 
     async def run(self, stop: asyncio.Event) -> None:
         """Subscribe, pull and re-subscribe until `stop` is set."""
-        from agent.camera._onvif_client import EVENT_ERRORS
+        from agent.camera._onvif_client import EVENT_ERRORS, is_auth_error
 
         backoff = Backoff()
         while not stop.is_set():
             try:
                 await self._session(stop, backoff)
             except EVENT_ERRORS as exc:
-                message = f"camera events failed ({type(exc).__name__}); retrying"
+                if is_auth_error(exc):
+                    self.auth.failed(time.monotonic())
+                    message, reason = AUTH_MESSAGE, StatusReason.AUTH_FAILED
+                else:
+                    message, reason = f"camera events failed ({type(exc).__name__}); retrying", None
                 if message != self.error:
                     self._log.warning("%s", message)
-                self._state(False, message)
+                self._state(False, message, reason)
             self._emit(self.tracker.flush(time.time()))
             if stop.is_set():
                 break
             self.resubscriptions += 1
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), backoff.failure(time.monotonic()))
-        self._state(False, self.error)
+                await asyncio.wait_for(stop.wait(), self._retry_delay(backoff))
+        self._state(False, self.error, self.reason)
+
+    def _retry_delay(self, backoff: Backoff) -> float:
+        now = time.monotonic()
+        delay = backoff.failure(now)
+        held = self.auth.wait_s(now)
+        if held > delay:
+            self._log.warning("camera events: credentials rejected %d times in the last %.0f s; next login in "
+                              "%.0f s, so that the camera does not lock the account", self.auth.failures(now),
+                              self.auth.window_s, held)
+        return max(delay, held)
 
     async def _session(self, stop: asyncio.Event, backoff: Backoff) -> None:
         from agent.camera._onvif_client import open_pullpoint
@@ -152,6 +175,7 @@ class OnvifMotionEvents:
         async with open_pullpoint(s.host, s.port, s.username, s.password, SUBSCRIPTION_S, lost.set) as pullpoint:
             self._state(True, None)
             backoff.success()
+            self.auth.succeeded()
             last_report = time.monotonic()
             while not stop.is_set() and not lost.is_set():
                 reply = await asyncio.wait_for(

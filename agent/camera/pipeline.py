@@ -1,8 +1,9 @@
 """One camera's pipeline, run by a thread in a camera worker process: source -> detector -> tracker -> sinks.
 
 It never gives up: a failed connection or read is reported (a typed `StatusReason` in the next `CameraReport`)
-and retried after a capped, jittered backoff. It only observes; the supervisor's status machine turns reports into
-the published camera status.
+and retried after a capped, jittered backoff. Credentials the camera rejected are retried at most 3 times per
+10 minutes (`AuthRetryPolicy`), so a wrong password never gets the account locked. It only observes; the
+supervisor's status machine turns reports into the published camera status.
 
 Adaptive decoding: keyframes only while quiet; when a keyframe shows motion (or an external hint arrives, e.g. a
 camera-side ONVIF motion event through `hint()`), full decoding starts with the very next packet, and keyframes-only
@@ -23,12 +24,23 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from agent.camera.auth_retry import AuthRetryPolicy
 from agent.camera.settings import PipelineSettings
 from agent.logsetup import camera_logger
 from agent.models import CameraReport, DecodeMode, EventKind, MotionEvent, StatusReason
 from agent.motion import EventTracker, MotionDetector, encode_jpeg
 from agent.storage.snapshots import SnapshotStore
-from agent.video import Backoff, Frame, FrameSource, FrameWatchdog, SourceError, Stalled, is_greyscale, open_source
+from agent.video import (
+    AuthFailed,
+    Backoff,
+    Frame,
+    FrameSource,
+    FrameWatchdog,
+    SourceError,
+    Stalled,
+    is_greyscale,
+    open_source,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +63,11 @@ class CameraPipeline:
         on_report: ReportSink,
         snapshots: SnapshotStore | None = None,
         source_factory: SourceFactory | None = None,
+        auth_policy: AuthRetryPolicy | None = None,
     ) -> None:
         self.settings = settings
+        # Shared with the camera's PullPoint loop when the worker passes one: the budget is per camera.
+        self.auth = auth_policy if auth_policy is not None else AuthRetryPolicy()
         self._on_event, self._on_report, self._snapshots = on_event, on_report, snapshots
         self._factory = source_factory or (
             lambda: open_source(settings.uri, settings.source, snapshot=settings.snapshot)
@@ -102,9 +117,11 @@ class CameraPipeline:
                         break  # a file or image sequence ended: nothing to reconnect to
                 except SourceError as exc:
                     self._failed(exc)
+                    if isinstance(exc, AuthFailed):
+                        self.auth.failed(time.monotonic())
                 if stop.is_set():
                     break
-                delay = backoff.failure(time.monotonic())
+                delay = self._retry_delay(backoff)
                 self._log.debug("reconnecting in %.1f s", delay)
                 if stop.wait(delay):
                     break
@@ -182,6 +199,16 @@ class CameraPipeline:
             self._emit(event)
         self._peak_frame = None
 
+    def _retry_delay(self, backoff: Backoff) -> float:
+        now = time.monotonic()
+        delay = backoff.failure(now)
+        held = self.auth.wait_s(now)
+        if held > delay:
+            self._log.warning("credentials rejected %d times in the last %.0f s; next login in %.0f s, so that the "
+                              "camera does not lock the account (fix the password in the configuration and reload "
+                              "to retry now)", self.auth.failures(now), self.auth.window_s, held)
+        return max(delay, held)
+
     def _close_source(self) -> None:
         with self._lock:
             if self._source is not None:
@@ -206,6 +233,7 @@ class CameraPipeline:
                     if self._error is not None:
                         self._log.info("stream back after %d attempt(s)", backoff.attempts)
                     backoff.success()
+                    self.auth.succeeded()
                     self._set_state(connected=True, error=None, frozen=self._frozen)
                 if frame.ts - self._last_analysed_ts < period and not frame.keyframe:
                     self._check_stall(now, opened)

@@ -14,6 +14,7 @@ import enum
 import logging
 from collections.abc import Callable
 
+from agent.discovery.auth_store import budget_for
 from agent.discovery.inventory import Inventory
 from agent.discovery.onvif import make_interrogator
 from agent.discovery.policy import AuthBudget
@@ -46,10 +47,13 @@ class DiscoveryManager:
         on_interrogation: Callable[[Interrogation], None] | None = None,
         on_bye: Callable[[str, WsdEvent], None] | None = None,
         interval_s: float = DEFAULT_INTERVAL_S,
+        budget: AuthBudget | None = None,
     ) -> None:
         self.settings = settings
         self.inventory = inventory
-        self.budget = AuthBudget(settings.auth_attempts, settings.auth_window_s)
+        # Kept beside the inventory (the state dir), so a restart does not give every camera 3 fresh attempts.
+        self.budget = budget if budget is not None else budget_for(
+            settings, inventory.path.parent if inventory.path is not None else None)
         self.interval_s = interval_s
         self.state = DiscoveryState.IDLE
         self.rounds = 0

@@ -8,7 +8,8 @@ One interrogation, in order (each call under `call_timeout_s`, the whole under `
    applied to every WS-Security timestamp (the library's adjust_time), measured afresh on every interrogation,
    i.e. on every reconnect, because cheap cameras reset their clock to 1970 when they reboot;
 2. GetDeviceInformation, once per credential (the camera's own, then the configured sets in order), within the
-   AuthBudget of 3 attempts per camera per 10 minutes, so we never trigger a camera's lockout;
+   AuthBudget of 3 attempts per camera per 10 minutes, so we never trigger a camera's lockout (the daemon's budget
+   is kept in the state dir, agent.discovery.auth_store, so a restart does not grant 3 more);
 3. GetServices, falling back to GetCapabilities; every returned host is rewritten to the address we reached;
 4. GetProfiles, GetStreamUri for the chosen substream, GetSnapshotUri;
 5. CreatePullPointSubscription with a 60 s lifetime, then Unsubscribe at once: cheap cameras have 2-5
@@ -31,7 +32,7 @@ import zeep.exceptions
 
 from agent.discovery.inventory import arp_mac
 from agent.discovery.parse import replace_host, strip_userinfo
-from agent.discovery.policy import AuthBudget, choose_substream, classify_fault
+from agent.discovery.policy import AuthBudget, auth_key, choose_substream, classify_fault
 from agent.discovery.results import Discovered, FailureReason, Interrogation, Profile
 from agent.discovery.settings import CameraOverride, Credential, DiscoverySettings
 from agent.logsetup import camera_logger
@@ -199,7 +200,7 @@ async def _interrogate(
     state: dict[str, Any],
 ) -> CameraInfo:
     timeout = settings.call_timeout_s
-    key = device.endpoint_uuid or urlsplit(device.xaddr).netloc or device.ip  # netloc: several devices per IP
+    key = auth_key(device)
     dt_diff = await _measure_clock(device, timeout, state)
     cam: _Camera | None = None
     devinfo = None
@@ -227,6 +228,7 @@ async def _interrogate(
                 cam = None
                 if reason not in (FailureReason.AUTH_FAILED, FailureReason.CLOCK_SKEW):
                     raise _Failed(reason, f"GetDeviceInformation: {_short(exc)}") from None
+                budget.failed(key)  # the persisted budget is written on rejections (and the success clearing them)
                 who = f"user {cred.user!r}" if cred else "no credentials"
                 last_error = _Failed(reason, f"{who} refused: {_short(exc)}")
                 if budget.remaining(key) == 0:

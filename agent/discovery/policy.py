@@ -6,12 +6,13 @@ No I/O here, so each rule is unit-tested on its own (tests/discovery/test_onvif_
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
 
 import aiohttp
 import zeep.exceptions
 
-from agent.discovery.results import FailureReason, Profile
+from agent.discovery.results import Discovered, FailureReason, Profile
 from agent.discovery.settings import AUTH_ATTEMPTS, AUTH_WINDOW_S
 
 _AUTH_WORDS = ("notauthorized", "not authorized", "failedauthentication", "unauthorized", "authority", "auth")
@@ -20,37 +21,63 @@ _PREFERRED_ENCODING = {"H264": 0, "H265": 1, "MPEG4": 2, "JPEG": 3}
 _NETWORK_ERRORS = (aiohttp.ClientError, OSError)
 
 
+def auth_key(device: Discovered) -> str:
+    """The camera a credential budget counts for: its endpoint uuid, else the host:port its device service is at
+    (several devices may share an IP behind one NVR), else its IP."""
+    if device.endpoint_uuid:
+        return f"uuid:{device.endpoint_uuid.lower()}"
+    parts = urlsplit(device.xaddr)
+    if parts.hostname:
+        return f"{parts.hostname}:{parts.port or 80}"
+    return device.ip
+
+
 class AuthBudget:
     """At most `attempts` credential attempts per camera per `window_s`, shared by every interrogation.
 
-    A success clears the camera's count (camera firmwares reset their failure counter on a good login).
+    `take` before each attempt; `failed` when the camera rejected it, `succeeded` when it accepted it. A success
+    clears the camera's count (camera firmwares reset their failure counter on a good login). This one lives in
+    memory; agent.discovery.auth_store.FileAuthBudget keeps the count across restarts (wall clock then).
     """
 
-    def __init__(self, attempts: int = AUTH_ATTEMPTS, window_s: float = AUTH_WINDOW_S) -> None:
+    def __init__(self, attempts: int = AUTH_ATTEMPTS, window_s: float = AUTH_WINDOW_S, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.attempts = attempts
         self.window_s = window_s
+        self._clock = clock
         self._tries: dict[str, list[float]] = {}
 
     def _recent(self, key: str, now: float) -> list[float]:
-        recent = [t for t in self._tries.get(key, []) if now - t < self.window_s]
-        self._tries[key] = recent
+        # min(): a time stamp from the future means the clock was set back since (only a wall clock does that);
+        # how old it really is cannot be known, so it counts as just now and expires one window later.
+        recent = [min(t, now) for t in self._tries.get(key, []) if now - t < self.window_s]
+        if recent:
+            self._tries[key] = recent
+        else:
+            self._tries.pop(key, None)
         return recent
 
+    def _now(self, now: float | None) -> float:
+        return self._clock() if now is None else now
+
     def remaining(self, key: str, now: float | None = None) -> int:
-        return max(0, self.attempts - len(self._recent(key, time.monotonic() if now is None else now)))
+        return max(0, self.attempts - len(self._recent(key, self._now(now))))
 
     def take(self, key: str, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
+        now = self._now(now)
         recent = self._recent(key, now)
         if len(recent) >= self.attempts:
             return False
-        recent.append(now)
+        self._tries[key] = [*recent, now]
         return True
 
     def retry_after_s(self, key: str, now: float | None = None) -> float:
-        now = time.monotonic() if now is None else now
+        now = self._now(now)
         recent = self._recent(key, now)
         return 0.0 if len(recent) < self.attempts else self.window_s - (now - recent[0])
+
+    def failed(self, key: str) -> None:
+        """The attempt `take` allowed was rejected. In memory the attempt already counts: nothing to do."""
 
     def succeeded(self, key: str) -> None:
         self._tries.pop(key, None)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from agent.discovery.auth_store import budget_for
 from agent.discovery.inventory import Inventory, InventoryUpdate
 from agent.discovery.onvif import make_interrogator, warm_up
 from agent.discovery.policy import AuthBudget
@@ -76,9 +77,12 @@ async def discover_once(
     interrogate: bool = True,
 ) -> DiscoveryReport:
     """Run one round. Raises ValueError for a configured interface that does not exist; device trouble is in
-    the rows. Saves the inventory when it has a path."""
+    the rows. Saves the inventory when it has a path; without a `budget`, the credential budget is kept beside
+    such an inventory (the state dir), else in memory for this round only."""
     started = time.monotonic()
     inventory = inventory if inventory is not None else Inventory()
+    if budget is None and interrogate:
+        budget = budget_for(settings, inventory.path.parent if inventory.path is not None else None)
     if interfaces is None:  # unicast-only rounds (loopback demo) need no interface list
         interfaces = list_interfaces(settings.interfaces) if settings.multicast or settings.interfaces else ()
     ifaces = tuple(interfaces)
