@@ -201,12 +201,28 @@ class TreeCpu:
         return total, len(procs)
 
 
-def memory(pid: int) -> tuple[float, float, dict[str, float]]:
-    """(PSS MB, RSS MB, PSS MB per process) of the tree; the root is called `supervisor`."""
+def pss_kinds(pid: int) -> dict[str, int]:
+    """Pss_Anon / Pss_File / Pss_Shmem in bytes (smaps_rollup): anonymous memory is ours to shrink, file-backed
+    pages are shared libraries whose cost falls as more processes map them."""
+    kinds: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key.startswith("Pss_"):
+                    kinds[key[4:].lower()] = int(rest.split()[0]) * 1024
+    except OSError:
+        pass
+    return kinds
+
+
+def memory(pid: int) -> tuple[float, float, dict[str, float], dict[str, dict[str, float]]]:
+    """(PSS MB, RSS MB, PSS MB per process, PSS kinds MB per process) of the tree; the root is `supervisor`."""
     import psutil
 
     pss = rss = 0
     each: dict[str, float] = {}
+    kinds: dict[str, dict[str, float]] = {}
     for p in tree(pid):
         try:
             m = p.memory_full_info()
@@ -218,7 +234,10 @@ def memory(pid: int) -> tuple[float, float, dict[str, float]]:
         pss += m.pss
         rss += m.rss
         each[name] = round(each.get(name, 0.0) + m.pss / 2**20, 1)
-    return pss / 2**20, rss / 2**20, each
+        mine = kinds.setdefault(name, {})
+        for kind, size in pss_kinds(p.pid).items():
+            mine[kind] = round(mine.get(kind, 0.0) + size / 2**20, 1)
+    return pss / 2**20, rss / 2**20, each, kinds
 
 
 def thread_cpu_s(native_id: int | None) -> float | None:
@@ -379,9 +398,10 @@ def run_mode(lan: Any, cluster: Any, workdir: Path, args: argparse.Namespace, mo
         w0_wall, w0 = time.time(), time.monotonic()
         samples: list[tuple[float, float]] = []
         by_process: dict[str, float] = {}
+        by_kind: dict[str, dict[str, float]] = {}
         for k in (1, 2, 3):  # memory at a third, two thirds and the end of the window
             time.sleep(max(0.0, w0 + args.window * k / 3 - time.monotonic()))
-            pss, rss, by_process = memory(run.agent.pid)
+            pss, rss, by_process, by_kind = memory(run.agent.pid)
             samples.append((pss, rss))
         elapsed = time.monotonic() - w0
         w1_wall = time.time()
@@ -407,6 +427,7 @@ def run_mode(lan: Any, cluster: Any, workdir: Path, args: argparse.Namespace, mo
             "rss_mb_max": round(max(s[1] for s in samples), 1),
             "processes": nprocs,
             "pss_mb_by_process": by_process,
+            "pss_mb_by_kind": by_kind,
             "exited_in_window": agent_cpu.exited,
         }
         doc["simulator"] = {
