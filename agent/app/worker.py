@@ -29,6 +29,7 @@ from typing import Any
 
 from agent.app.jobs import CameraJob
 from agent.camera import CameraPipeline
+from agent.camera.auth_retry import AuthRetryPolicy
 from agent.logsetup import camera_logger
 from agent.models import CameraReport, EventKind, MotionEvent
 from agent.mqtt import Topics, payloads, records
@@ -198,6 +199,9 @@ def _add_camera(cameras: _Cameras, job: CameraJob, topics: Topics, store: Snapsh
                 report_sink: Callable[[CameraReport], None], heartbeat: Any) -> None:
     sink = _EventSink(job.camera_id, cameras.outbox, topics)
     hint = None
+    # One login budget per camera: its stream and its PullPoint alarm log in with the same account, and the camera
+    # locks that account after a few failures whichever of the two made them.
+    auth = AuthRetryPolicy()
     if job.runs_video:
         s = job.pipeline
         # Built once here only to check the URI and settings (no I/O happens before `frames()`); each
@@ -209,14 +213,15 @@ def _add_camera(cameras: _Cameras, job: CameraJob, topics: Topics, store: Snapsh
             inner = open_source(s.uri, s.source, snapshot=s.snapshot)
             return _BeatingSource(inner, lambda: heartbeat.beat(job.camera_id))  # type: ignore[return-value]
 
-        pipeline = CameraPipeline(s, on_event=sink, on_report=report_sink, snapshots=store, source_factory=factory)
+        pipeline = CameraPipeline(s, on_event=sink, on_report=report_sink, snapshots=store, source_factory=factory,
+                                  auth_policy=auth)
         hint = pipeline.hint
         cameras.pipelines.append(pipeline)
     if job.onvif_events is not None:
         from agent.camera.onvif_events import OnvifMotionEvents
 
         cameras.alarms.append(OnvifMotionEvents(job.onvif_events, on_event=sink, on_report=report_sink,
-                                                on_hint=hint))
+                                                on_hint=hint, auth_policy=auth))
         if not job.runs_video:
             cameras.alarm_only.append(job.camera_id)
 

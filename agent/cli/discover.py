@@ -164,10 +164,14 @@ def run(args: argparse.Namespace) -> int:
         if not args.save:
             inventory.path = None  # read-only: ids from the agent's inventory, nothing written
 
+    from agent.discovery.auth_store import budget_for
     from agent.discovery.service import discover_once
 
+    # Failed logins count against the agent's own budget even when nothing else is saved: the camera locks the
+    # account whichever process tried the wrong password.
+    budget = budget_for(settings, args.state_dir) if args.state_dir else None
     try:
-        report = asyncio.run(discover_once(settings, inventory=inventory))
+        report = asyncio.run(discover_once(settings, inventory=inventory, budget=budget))
     except ValueError as exc:  # an --interface that does not exist
         return _fail(str(exc))
     print(render_json(report) if args.json else render_table(report))

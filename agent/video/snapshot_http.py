@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import cv2
@@ -33,6 +34,19 @@ def _split_credentials(url: str) -> tuple[str, str | None, str | None]:
     return urlunsplit(parts._replace(netloc=host)), unquote(parts.username), unquote(parts.password or "")
 
 
+class _OneTryDigestAuthHandler(urllib.request.HTTPDigestAuthHandler):
+    """urllib answers every fresh Digest challenge again, up to 6 logins per request: with a wrong password one
+    poll would burn through the 5-7 failures after which Hikvision-style cameras lock the account. Answer once;
+    a rejected answer is final (unless the camera says only the nonce was stale)."""
+
+    def http_error_auth_reqed(self, auth_header: str, host: str, req: urllib.request.Request,
+                              headers: Any) -> Any:
+        challenge = headers.get(auth_header, "") or ""
+        if req.get_header(self.auth_header) is not None and "stale=true" not in challenge.lower():
+            raise urllib.error.HTTPError(req.full_url, 401, "digest credentials rejected", headers, None)
+        return super().http_error_auth_reqed(auth_header, host, req, headers)
+
+
 class HttpSnapshotSource:
     """Polls a JPEG every `interval_s`; one `frames()` call lasts until the first failed poll."""
 
@@ -46,7 +60,7 @@ class HttpSnapshotSource:
         if user is not None:
             pwm = urllib.request.HTTPPasswordMgrWithDefaultRealm()
             pwm.add_password(None, self._url, user, password or "")
-            handlers += [urllib.request.HTTPDigestAuthHandler(pwm), urllib.request.HTTPBasicAuthHandler(pwm)]
+            handlers += [_OneTryDigestAuthHandler(pwm), urllib.request.HTTPBasicAuthHandler(pwm)]
         self._opener = urllib.request.build_opener(*handlers)
         self.frames_decoded = 0
         self.packets_in = 0

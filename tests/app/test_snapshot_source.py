@@ -119,3 +119,16 @@ def test_snapshot_camera_runs_pipeline_to_an_event(digest_camera: DigestCamera, 
     assert final.frames_analysed == final.frames_in >= QUIET_FRAMES + MOVING_FRAMES
     with digest_camera.lock:
         assert digest_camera.served >= final.frames_in and digest_camera.challenges >= 1
+
+
+def test_snapshot_wrong_password_is_one_login_per_poll(digest_camera: DigestCamera) -> None:
+    """A rejected Digest answer ends the poll at once: one login per poll, not urllib's six (account lockout)."""
+    from agent.video import AuthFailed
+    from agent.video.snapshot_http import HttpSnapshotSource
+
+    source = HttpSnapshotSource(f"http://{USER}:wrong@127.0.0.1:{digest_camera.port}{PATH}", interval_s=0.2)
+    with pytest.raises(AuthFailed):
+        next(iter(source.frames(threading.Event())))
+    with digest_camera.lock:
+        assert digest_camera.challenges == 2  # the unauthenticated request, then our single rejected answer
+        assert digest_camera.served == 0

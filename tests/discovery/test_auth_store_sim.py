@@ -65,3 +65,9 @@ def test_auth_store_sim_restart_and_cli_make_no_new_attempt(cluster: Any, tmp_pa
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert cam.requests - before == 1, proc.stdout + proc.stderr
     assert "guess-from-the-cli" not in proc.stdout + proc.stderr
+
+    before = cam.requests  # read-only use (no --save) still honours, and feeds, the agent's budget
+    proc = subprocess.run(argv[:-1], capture_output=True, text=True, cwd=REPO, env=env, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert cam.requests - before == 1, proc.stdout + proc.stderr
