@@ -36,7 +36,7 @@ from agent.mqtt import Topics, payloads, records
 from agent.outbox import Outbox, Priority, Record
 from agent.storage.snapshots import SnapshotStore
 from agent.supervisor import WorkerConfigError
-from agent.video import FrameSource, open_source
+from agent.video import FrameSource, HardwareMemory, open_source
 
 log = logging.getLogger(__name__)
 
@@ -208,9 +208,11 @@ def _add_camera(cameras: _Cameras, job: CameraJob, topics: Topics, store: Snapsh
         # connection attempt of the pipeline builds a fresh source through the factory.
         open_source(s.uri, s.source, snapshot=s.snapshot)
 
+        memory = HardwareMemory()  # a hardware decoder that failed this stream is not tried again
+
         def factory(job: CameraJob = job) -> FrameSource:
             s = job.pipeline
-            inner = open_source(s.uri, s.source, snapshot=s.snapshot)
+            inner = open_source(s.uri, s.source, snapshot=s.snapshot, hardware_memory=memory)
             return _BeatingSource(inner, lambda: heartbeat.beat(job.camera_id))  # type: ignore[return-value]
 
         pipeline = CameraPipeline(s, on_event=sink, on_report=report_sink, snapshots=store, source_factory=factory,

@@ -23,6 +23,7 @@ _EXPORTS = {
     "is_greyscale": "agent.video.frame",
     "luma": "agent.video.frame",
     "FrameWatchdog": "agent.video.watchdog",
+    "HardwareMemory": "agent.video.pyav",
 }
 # Loaded on first use (agent.lazy): PyAV, numpy and OpenCV stay out of processes that only need the settings.
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
         mask_uri,
     )
     from agent.video.frame import Frame, is_greyscale, luma
+    from agent.video.pyav import HardwareMemory
     from agent.video.watchdog import FrameWatchdog
 
 
@@ -59,9 +61,10 @@ class FrameSource(Protocol):
 
 
 def open_source(uri: str, settings: SourceSettings | None = None, *, snapshot: bool = False,
-                start_ts: float = 0.0) -> FrameSource:
+                start_ts: float = 0.0, hardware_memory: HardwareMemory | None = None) -> FrameSource:
     """The right source for `uri`: an HTTP snapshot URL (with `snapshot=True`), an image-sequence pattern
-    (contains a printf counter like %06d), or anything PyAV opens (rtsp://, a video file)."""
+    (contains a printf counter like %06d), or anything PyAV opens (rtsp://, a video file). Pass the same
+    `hardware_memory` to every session of a stream so a failed hardware decoder is not tried again."""
     s = settings or SourceSettings()
     if snapshot:
         from agent.video.snapshot_http import HttpSnapshotSource
@@ -73,7 +76,7 @@ def open_source(uri: str, settings: SourceSettings | None = None, *, snapshot: b
         return ImageSequenceSource(uri, s.sequence_fps, start_ts=start_ts)
     from agent.video.pyav import AvSource
 
-    return AvSource(uri, s, start_ts=start_ts)
+    return AvSource(uri, s, start_ts=start_ts, hardware_memory=hardware_memory)
 
 
 __all__ = [

@@ -14,8 +14,8 @@ Hardware decoding: FFmpeg's V4L2 memory-to-memory decoders (`h264_v4l2m2m`) are 
 build *and* the kernel lists a video4linux node whose name says it decodes (the Raspberry Pi 4's
 `bcm2835-codec-decode` at /dev/video10). PyAV's wheels list the codec everywhere and a webcam or capture card is a
 /dev/video* node too, so neither alone means a decoder. A hardware decoder that will not open, keeps failing to
-decode, or delivers no picture is given up on for that stream (per URI, for the life of the worker process): every
-later session of the stream decodes in software, and the switch is logged once.
+decode, or delivers no picture is given up on for that stream (`HardwareMemory`, which the worker keeps per camera
+for the life of the process): every later session of the stream decodes in software, and the switch is logged once.
 """
 
 from __future__ import annotations
@@ -55,8 +55,29 @@ DECODER_WORDS = frozenset({"dec", "decode", "decoder", "vdec"})
 HW_SILENT_S = 10.0  # s a hardware decoder may be fed without a picture out: over v4l2m2m's few-frame latency even
 # at keyframe-only rate (2 s GOP), under the supervisor's 30 s hang timeout, so the fallback comes before a kill
 
-_software_only: set[str] = set()  # URIs whose hardware decoding failed; read and written under _software_lock
-_software_lock = threading.Lock()
+
+
+class HardwareMemory:
+    """Which streams' hardware decoding has failed, so that later sessions of a stream decode in software.
+
+    Sessions are separate `AvSource` objects (one per connection attempt), so the memory lives outside them: the
+    worker keeps one per camera for the life of the process. Thread-safe; bounded by the streams it is given."""
+
+    def __init__(self) -> None:
+        self._failed: set[str] = set()
+        self._lock = threading.Lock()
+
+    def failed(self, uri: str) -> bool:
+        with self._lock:
+            return uri in self._failed
+
+    def give_up(self, uri: str, name: str, why: str) -> None:
+        with self._lock:
+            first = uri not in self._failed
+            self._failed.add(uri)
+        if first:
+            log.warning("%s: hardware decoder %s %s; decoding this stream in software from now on", mask_uri(uri),
+                        name, why)
 
 
 def v4l2_decoder_nodes() -> list[str]:
@@ -86,26 +107,13 @@ def hardware_decoder_available(codec: str) -> str | None:
     return name
 
 
-def hardware_failed(uri: str) -> bool:
-    """True once hardware decoding has failed for `uri`: its sessions decode in software from then on."""
-    with _software_lock:
-        return uri in _software_only
-
-
-def _give_up_hardware(uri: str, name: str, why: str) -> None:
-    with _software_lock:
-        first = uri not in _software_only
-        _software_only.add(uri)
-    if first:
-        log.warning("%s: hardware decoder %s %s; decoding this stream in software from now on", mask_uri(uri), name,
-                    why)
-
-
 class AvSource:
     """One camera stream or video file. Each `frames()` call is one connection attempt, raising `SourceError`."""
 
-    def __init__(self, uri: str, settings: SourceSettings | None = None, *, start_ts: float = 0.0) -> None:
+    def __init__(self, uri: str, settings: SourceSettings | None = None, *, start_ts: float = 0.0,
+                 hardware_memory: HardwareMemory | None = None) -> None:
         self.uri = uri
+        self.hardware_memory = hardware_memory if hardware_memory is not None else HardwareMemory()
         self.settings = settings or SourceSettings()
         self.live = uri.startswith(LIVE_SCHEMES)
         self.start_ts = start_ts
@@ -161,7 +169,7 @@ class AvSource:
             # core, plus one) gives a Pi carrying 16 cameras some 80 idle decoder threads to schedule.
             ctx.thread_count = 1
         self.hardware = None
-        if not self.settings.hardware_decoder or hardware_failed(self.uri):
+        if not self.settings.hardware_decoder or self.hardware_memory.failed(self.uri):
             return ctx
         name = hardware_decoder_available(ctx.name)
         if name is not None:
@@ -171,7 +179,7 @@ class AvSource:
                     hw.extradata = ctx.extradata
                 hw.open()
             except AV_ERRORS as exc:
-                _give_up_hardware(self.uri, name, f"would not open ({type(exc).__name__})")
+                self.hardware_memory.give_up(self.uri, name, f"would not open ({type(exc).__name__})")
                 return ctx
             self.hardware = name
             log.info("%s: using hardware decoder %s", self.describe(), name)
@@ -260,7 +268,7 @@ class AvSource:
     def _hardware_broken(self, why: str) -> None:
         """Remember that this stream's hardware decoder failed, so the next session decodes in software."""
         if self.hardware is not None:
-            _give_up_hardware(self.uri, self.hardware, why)
+            self.hardware_memory.give_up(self.uri, self.hardware, why)
 
     def _live_ts(self, pts_time: float) -> float:
         """Wall clock anchored on the stream's own clock: frame spacing survives decoder and scheduling jitter,

@@ -13,7 +13,7 @@ import pytest
 
 from agent.models import DecodeMode
 from agent.video import DecodeError, NotFound, SourceSettings, luma, open_source, pyav
-from agent.video.pyav import AvSource, hardware_decoder_available, hardware_failed
+from agent.video.pyav import AvSource, HardwareMemory, hardware_decoder_available
 from agent.video.sequence import BadPattern, ImageSequenceSource
 
 
@@ -137,7 +137,6 @@ def _fake_v4l2(monkeypatch: pytest.MonkeyPatch, root: Path, nodes: dict[str, str
         (dev / node).touch()
     monkeypatch.setattr(pyav, "V4L2_SYSFS", str(sysfs))
     monkeypatch.setattr(pyav, "DEV_DIR", str(dev))
-    monkeypatch.setattr(pyav, "_software_only", set())  # this test's memory of failed hardware, not the session's
 
 
 def test_hardware_decoder_needs_a_decoder_node(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -170,12 +169,12 @@ def test_hardware_decoder_failure_falls_back_to_software_for_good(
     assert hardware_decoder_available("h264") == "h264_v4l2m2m"
     uri = str(crossing_clip)
     caplog.set_level(logging.INFO, logger="agent.video.pyav")
-    counts = []
+    counts, memory = [], HardwareMemory()
     for _session in range(2):
-        source = AvSource(uri, SourceSettings(decode_mode=DecodeMode.FULL))
+        source = AvSource(uri, SourceSettings(decode_mode=DecodeMode.FULL), hardware_memory=memory)
         counts.append(sum(1 for _ in source.frames()))
-        assert source.hardware is None and hardware_failed(uri)
+        assert source.hardware is None and memory.failed(uri)
     assert counts == [300, 300]
     switches = [r for r in caplog.records if "in software" in r.getMessage()]
     assert len(switches) == 1 and "h264_v4l2m2m" in switches[0].getMessage()
-    assert not hardware_failed(str(tmp_path / "another-camera.mp4")), "only the failing stream is remembered"
+    assert not memory.failed(str(tmp_path / "another-camera.mp4")), "only the failing stream is remembered"
