@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -30,7 +30,7 @@ EVENT_ERRORS = (zeep.exceptions.Error, ONVIFError, aiohttp.ClientError, OSError,
 XADDRS_TIMEOUT_S = 20.0  # GetSystemDateAndTime (authless, then authenticated), GetServices, else GetCapabilities
 SUBSCRIBE_TIMEOUT_S = 15.0  # the events WSDL (parsed in an executor, slow the first time on a Pi), then
 #                             CreatePullPointSubscription. Cut short after the camera answered, the subscription
-#                             is lost to us and the camera frees its slot when its lifetime (60 s) ends.
+#                             is lost to us and the camera frees its slot when its lifetime ends.
 CLOSE_TIMEOUT_S = 5.0  # Unsubscribe and closing the sessions: a dead camera must not hold up the next attempt
 
 
@@ -42,17 +42,41 @@ def is_auth_error(exc: BaseException) -> bool:
     return classify_fault(exc) is FailureReason.AUTH_FAILED
 
 
+class PullPoint:
+    """One live PullPoint subscription: pull its messages, renew it. Each call may raise one of EVENT_ERRORS."""
+
+    def __init__(self, cam: ONVIFCamera, pull_service: Any, subscription: Any, lifetime: dt.timedelta) -> None:
+        self._cam, self._pull, self._subscription, self._lifetime = cam, pull_service, subscription, lifetime
+
+    async def pull(self, limit: int, timeout_s: float) -> Any:
+        """PullMessages: a long poll that answers at the first message or after `timeout_s`."""
+        return await self._pull.PullMessages({"MessageLimit": limit, "Timeout": dt.timedelta(seconds=timeout_s)})
+
+    async def renew(self) -> Any:
+        """Renew for another lifetime; the camera's TerminationTime (None when it sends none)."""
+        # The library's own renewal timer never renews sooner than 48 s (it floors lifetimes at 60 s), so a
+        # shorter lifetime would lapse under it: we renew ourselves, with the same relative-or-absolute time
+        # the library picked for this camera when it subscribed.
+        reply = await self._subscription.Renew(self._cam.get_next_termination_time(self._lifetime))
+        return getattr(reply, "TerminationTime", None)
+
+
 @contextlib.asynccontextmanager
-async def open_pullpoint(host: str, port: int, user: str | None, password: str | None, lifetime_s: float,
-                         lost: Callable[[], None]) -> AsyncIterator[Any]:
-    """A PullPoint service with a renewed subscription; unsubscribed and closed on exit."""
+async def open_pullpoint(host: str, port: int, user: str | None, password: str | None,
+                         lifetime_s: float) -> AsyncIterator[PullPoint]:
+    """A PullPoint subscription for `lifetime_s`, which the caller renews; unsubscribed and closed on exit."""
     cam = ONVIFCamera(host, port, user, password, no_cache=True, adjust_time=True)
     manager = None
+    lifetime = dt.timedelta(seconds=lifetime_s)
     try:
         await asyncio.wait_for(cam.update_xaddrs(), XADDRS_TIMEOUT_S)
-        manager = await asyncio.wait_for(cam.create_pullpoint_manager(dt.timedelta(seconds=lifetime_s), lost),
-                                         SUBSCRIBE_TIMEOUT_S)
-        yield manager.get_service()
+        # The manager subscribes (choosing relative or absolute termination times for this camera) and
+        # unsubscribes; its renewal timer is paused at once, because the caller renews on its own schedule.
+        manager = await asyncio.wait_for(cam.create_pullpoint_manager(lifetime, lambda: None), SUBSCRIBE_TIMEOUT_S)
+        manager.pause()
+        subscription = await asyncio.wait_for(cam.create_subscription_service("PullPointSubscription"),
+                                              SUBSCRIBE_TIMEOUT_S)
+        yield PullPoint(cam, manager.get_service(), subscription, lifetime)
     finally:
         if manager is not None:
             with contextlib.suppress(*EVENT_ERRORS):

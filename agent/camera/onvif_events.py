@@ -5,19 +5,19 @@ the same `MotionResult`s the video detector makes and run through the same `Even
 the same `MotionEvent`s, with the same hysteresis, whatever the source. With `both`, the alarm only wakes
 adaptive decoding (`on_hint`, i.e. `CameraPipeline.hint`) and the video detector makes the events.
 
-The subscription is created, kept alive by the library's PullPointManager (which renews it and calls back when a
-renewal fails), pulled in long polls, re-created after any failure with the same capped, jittered backoff as video
-sources (and, when the camera rejected our credentials, at most 3 times per 10 minutes: `AuthRetryPolicy`, so a
-wrong password never gets the account locked), and watched for silence: a pull that does not answer within its
-timeout plus a margin is a dead camera. Runs on an asyncio loop (the worker's events thread); never raises for
-camera trouble.
+The subscription is created for a short lifetime and renewed by us well before it ends (the library's own
+renewal timer cannot renew sooner than 48 s, so it is paused), pulled in long polls, re-created after any failure
+(a refused Renew or pull, e.g. the camera forgot the subscription in a reboot) with the same capped, jittered
+backoff as video sources (and, when the camera rejected our credentials, at most 3 times per 10 minutes:
+`AuthRetryPolicy`, so a wrong password never gets the account locked), and watched for silence: a pull that does
+not answer within its timeout plus a margin is a dead camera. All four times are in `OnvifEventsSettings`. Runs on
+an asyncio loop (the worker's events thread); never raises for camera trouble.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -36,8 +36,11 @@ log = logging.getLogger(__name__)
 MOTION_TOPICS = ("RuleEngine/CellMotionDetector/Motion", "VideoSource/MotionAlarm")  # Hikvision/Dahua/ONVIF Profile S
 MOTION_ITEMS = ("IsMotion", "State")  # the SimpleItem carrying the boolean, by topic family
 SUBSCRIPTION_S = 60.0  # s; cheap cameras hold 2-5 subscriptions, so a lost client's slot must free itself soon
+RENEW_S = 30.0  # s between Renews: half the lifetime, so a Renew held up by a slow pull in flight (up to 5 + 10 s)
+#                 still reaches the camera 15 s before it would drop us
 PULL_TIMEOUT_S = 5.0  # s of long poll per PullMessages
-SILENCE_MARGIN_S = 10.0  # s beyond the pull timeout after which an unanswered pull means the camera is gone
+SILENCE_MARGIN_S = 10.0  # s beyond the pull timeout (or, for a Renew, at all) after which no answer means the
+#                          camera is gone
 MESSAGE_LIMIT = 20
 AUTH_MESSAGE = "camera events: the camera rejected the user name or password; check them in the configuration"
 
@@ -52,6 +55,26 @@ class OnvifEventsSettings:
     emit_events: bool = True  # False with `both`: the alarm only wakes decoding
     tracker: TrackerSettings = field(default_factory=TrackerSettings)
     report_interval_s: float = 5.0
+    subscription_s: float = SUBSCRIPTION_S
+    renew_s: float = RENEW_S
+    pull_timeout_s: float = PULL_TIMEOUT_S
+    silence_margin_s: float = SILENCE_MARGIN_S
+
+    def __post_init__(self) -> None:
+        if self.subscription_s < 1.0:  # the termination time goes out in whole seconds (PT60S)
+            raise ValueError(f"subscription_s must be >= 1, got {self.subscription_s}")
+        for name in ("renew_s", "pull_timeout_s", "silence_margin_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.renew_s + self.silence_s >= int(self.subscription_s):
+            raise ValueError(f"renew_s + pull_timeout_s + silence_margin_s ({self.renew_s} + {self.pull_timeout_s} + "
+                             f"{self.silence_margin_s} s) must be less than subscription_s ({self.subscription_s} s): "
+                             "a Renew waits for the pull in flight and must still reach the camera in time")
+
+    @property
+    def silence_s(self) -> float:
+        """How long a pull may go unanswered before the camera counts as gone."""
+        return self.pull_timeout_s + self.silence_margin_s
 
 
 def motion_flags(messages: Any) -> list[bool]:
@@ -108,6 +131,7 @@ class OnvifMotionEvents:
         self.pulls = 0
         self.alarms = 0
         self.resubscriptions = 0
+        self.renewals = 0
         self.events = 0
 
     def report(self) -> CameraReport:
@@ -145,7 +169,7 @@ class OnvifMotionEvents:
                     self.auth.failed(time.monotonic())
                     message, reason = AUTH_MESSAGE, StatusReason.AUTH_FAILED
                 else:
-                    message, reason = f"camera events failed ({type(exc).__name__}); retrying", None
+                    message, reason = f"camera events failed ({_describe(exc)}); retrying", None
                 if message != self.error:
                     self._log.warning("%s", message)
                 self._state(False, message, reason)
@@ -171,18 +195,26 @@ class OnvifMotionEvents:
         from agent.camera._onvif_client import open_pullpoint
 
         s = self.settings
-        lost = asyncio.Event()
-        async with open_pullpoint(s.host, s.port, s.username, s.password, SUBSCRIPTION_S, lost.set) as pullpoint:
+        async with open_pullpoint(s.host, s.port, s.username, s.password, s.subscription_s) as pullpoint:
+            if self.error is not None:
+                self._log.info("camera events: subscribed again")
             self._state(True, None)
             backoff.success()
             self.auth.succeeded()
-            last_report = time.monotonic()
-            while not stop.is_set() and not lost.is_set():
-                reply = await asyncio.wait_for(
-                    pullpoint.PullMessages({"MessageLimit": MESSAGE_LIMIT,
-                                            "Timeout": dt.timedelta(seconds=PULL_TIMEOUT_S)}),
-                    PULL_TIMEOUT_S + SILENCE_MARGIN_S,
-                )
+            last_report = next_renew = time.monotonic()
+            next_renew += s.renew_s
+            while not stop.is_set():
+                if time.monotonic() >= next_renew:
+                    try:
+                        await asyncio.wait_for(pullpoint.renew(), s.silence_margin_s)
+                    except TimeoutError:
+                        raise TimeoutError(f"no answer to Renew within {s.silence_margin_s:g} s") from None
+                    self.renewals += 1
+                    next_renew = time.monotonic() + s.renew_s
+                try:
+                    reply = await asyncio.wait_for(pullpoint.pull(MESSAGE_LIMIT, s.pull_timeout_s), s.silence_s)
+                except TimeoutError:
+                    raise TimeoutError(f"no answer to PullMessages within {s.silence_s:g} s") from None
                 self.pulls += 1
                 flags = motion_flags(getattr(reply, "NotificationMessage", None))
                 result = self.alarm.update(flags, time.time())
@@ -194,5 +226,9 @@ class OnvifMotionEvents:
                 if self._on_report is not None and time.monotonic() - last_report >= s.report_interval_s:
                     last_report = time.monotonic()
                     self._on_report(self.report())
-        if lost.is_set():
-            raise TimeoutError("the camera stopped renewing the subscription")
+
+
+def _describe(exc: BaseException) -> str:
+    """The exception's type and, when it has one, its first line (a SOAP fault's reason), kept short."""
+    text = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

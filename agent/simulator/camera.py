@@ -7,6 +7,7 @@ RTSP host process; this object tells it what to do.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as dt
 import itertools
@@ -68,7 +69,10 @@ class SimulatedCamera:
         self._ticker: asyncio.Task[None] | None = None
         self.rtsp_registered = False
         self.requests = 0
+        self.operations: collections.Counter[str] = collections.Counter()  # SOAP requests by operation name
         self._frozen_frame = 0
+        self._pulls_answered = asyncio.Event()  # cleared while the event service stalls (stall_events)
+        self._pulls_answered.set()
 
     # -- identity and addresses -----------------------------------------------------------------------------
     def has_quirk(self, name: str) -> bool:
@@ -211,6 +215,23 @@ class SimulatedCamera:
         self.password = password
         await self._rtsp_call(cmd="credentials", name=self.spec.name, username=self.username, password=password)
 
+    async def drop_subscriptions(self) -> int:
+        """Forget every PullPoint subscription, as a camera does when it reboots or restarts its event service:
+        pulls (also those waiting) and Renews on them get a ResourceUnknown fault. How many were dropped."""
+        dropped = list(self._subs.values())
+        self._subs.clear()
+        for sub in dropped:
+            sub.wake.set()
+        return len(dropped)
+
+    async def stall_events(self, on: bool) -> None:
+        """While on, no PullMessages is answered (waiting ones included): the request stays open, as when a
+        camera's event service hangs. Subscribe, Renew, Unsubscribe and the other services still answer."""
+        if on:
+            self._pulls_answered.clear()
+        else:
+            self._pulls_answered.set()
+
     # -- motion events (the camera's own detector, driven by the ground truth) ------------------------------
     def motion_now(self) -> bool:
         if "freeze" in self.faults:
@@ -249,6 +270,7 @@ class SimulatedCamera:
         self.requests += 1
         try:
             req = soap.parse_request(await request.read())
+            self.operations[req.operation] += 1
             if req.operation not in onvif.PRE_AUTH:
                 soap.check_username_token(req, self.username, self.password, self.camera_now())
             body = await self._dispatch(req, request.path)
@@ -299,8 +321,7 @@ class SimulatedCamera:
         try:
             sub = self._subs[int(path.rsplit("/", 1)[-1])]
         except (ValueError, KeyError):
-            raise soap.SoapFault("unknown subscription", code="s:Receiver",
-                                 subcodes=("wsrf-rw:ResourceUnknownFault",)) from None
+            raise _unknown_subscription() from None
         op = req.operation
         if op == "PullMessages":
             timeout = soap.parse_duration(
@@ -311,6 +332,9 @@ class SimulatedCamera:
                 sub.wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(sub.wake.wait(), min(timeout, MAX_PULL_WAIT_S))
+            await self._pulls_answered.wait()
+            if self._subs.get(sub.sid) is not sub:  # dropped or unsubscribed while the pull waited
+                raise _unknown_subscription()
             out, sub.messages[:] = sub.messages[:limit], sub.messages[limit:]
             now = self.camera_now()
             return onvif.pull_messages_response(
@@ -329,3 +353,7 @@ class SimulatedCamera:
             sub.wake.set()
             return "<tev:SetSynchronizationPointResponse/>"
         raise onvif.unsupported(op)
+
+
+def _unknown_subscription() -> soap.SoapFault:
+    return soap.SoapFault("unknown subscription", code="s:Receiver", subcodes=("wsrf-rw:ResourceUnknownFault",))

@@ -244,6 +244,17 @@ class Cluster:
             time.sleep(0.05)
         return self.info(name)
 
+    # -- event-service controls (tests) ---------------------------------------------------------------------
+    def drop_subscriptions(self, name: str) -> int:
+        """The camera forgets its PullPoint subscriptions (pulls and Renews then get ResourceUnknown); how many."""
+        cam = self.camera(name)
+        return int(self._run(cam.drop_subscriptions()))
+
+    def stall_events(self, name: str, on: bool = True) -> None:
+        """While on, the camera answers no PullMessages (the requests stay open); everything else answers."""
+        cam = self.camera(name)
+        self._run(cam.stall_events(on))
+
     # -- faults ---------------------------------------------------------------------------------------------
     def inject(self, name: str, fault: str, **args: Any) -> CameraInfo:
         """Start a fault now. State faults last until clear(); reboot returns once the camera is down."""
