@@ -22,6 +22,9 @@ from agent.i18n import N_
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 CLOCK_OFFSET_MAX_S = 60.0  # beyond a minute event times are misleading, and some cameras reject WS-Security logins
+# Cameras without a clock battery restart at 1970 (or their firmware's build date) after a power cut; none we install
+# was made before this date, so an earlier camera time means the clock was reset, not merely drifted.
+CLOCK_RESET_BEFORE = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,7 @@ class CameraProbe:
     # learned along the way
     session: probes.OnvifSession | None = None
     offset_s: float | None = None
+    camera_time: datetime | None = None
     stream_uri: str | None = None
     device: dict[str, str] = field(default_factory=dict)
 
@@ -122,8 +126,19 @@ _H_UNREACHABLE = N_(
     "this network, and whether its IP changed (run: matthan-agent discover)."
 )
 _H_REFUSED_ONVIF = N_(
-    "Something answers at this address but refuses port %(port)s. ONVIF may be disabled in the camera's web page "
-    "(enable ONVIF / Open Network Video Interface), or it uses another port (try 8000, 8080, 2020)."
+    "Something answers at this address but refuses port %(port)s. If the camera was just powered on or is "
+    "rebooting, wait a minute and run the doctor again. Otherwise ONVIF may be disabled in the camera's web page "
+    "(enable ONVIF / Open Network Video Interface), it uses another port (try 8000, 8080, 2020), or another device "
+    "now has this IP (run: matthan-agent discover)."
+)
+_H_NO_ADDRESS = N_(
+    "No address is known for this camera: the config gives no ip or url, and discovery has not found it (it is not "
+    "in the agent's inventory). Check the camera's power and cable, run: matthan-agent discover, or give its "
+    "address with --onvif HOST."
+)
+_H_NO_CREDS = N_(
+    "The camera requires a login and no user name or password is known for it. Give them with --user and "
+    "--password-env, or add the camera's credentials (or discovery.credentials) to the config."
 )
 
 _H_REFUSED_RTSP = N_(
@@ -134,8 +149,8 @@ _H_REFUSED_RTSP = N_(
 
 def check_reachable(cam: CameraProbe) -> CheckResult:
     """TCP connect to the ONVIF port (or the RTSP port when only a stream URL is known)."""
-    if not cam.host:
-        return skipped("reachable", _T_REACH, N_("no address known for this camera"))
+    if not cam.host:  # the technician must find the camera: a run that could not look at it is not a clean run
+        return failed("reachable", _T_REACH, N_("no address known for this camera"), _H_NO_ADDRESS)
     try:
         port = cam.onvif_port if cam.onvif_port is not None else probes.url_port(cam.rtsp_url or "", 554)
     except probes.ProbeError as exc:
@@ -171,6 +186,7 @@ def check_onvif(cam: CameraProbe, now: Callable[[], datetime] = lambda: datetime
         }.get(exc.kind, N_("ONVIF is not working on this camera. Enable ONVIF in the camera's web page and check "
                            "the port."))
         return failed("onvif", _T_ONVIF, N_("GetSystemDateAndTime failed: %(error)s"), hint, error=str(exc))
+    cam.camera_time = camera_time
     cam.offset_s = (camera_time - now()).total_seconds()
     cam.onvif().offset_s = cam.offset_s
     return passed("onvif", _T_ONVIF, N_("the camera's clock reads %(time)s UTC"), time=camera_time.isoformat(" "))
@@ -183,14 +199,19 @@ _H_AUTH = N_(
 
 
 def check_credentials(cam: CameraProbe) -> CheckResult:
-    """GetDeviceInformation signed with the credentials (WS-Security digest, HTTP digest as fallback)."""
-    if not cam.user:
-        return skipped("credentials", _T_AUTH, N_("no user name given (use --user/--password or the config)"))
-    if cam.onvif_port is None or cam.offset_s is None:
-        return skipped("credentials", _T_AUTH, N_("checked with the RTSP stream below (no ONVIF answer)"))
+    """GetDeviceInformation signed with the credentials (WS-Security digest, HTTP digest as fallback); with no
+    user name known it is asked unsigned, and a camera that then demands a login fails the step (not skips it)."""
+    if cam.onvif_port is None:
+        return skipped("credentials", _T_AUTH, N_("checked with the RTSP stream below (the camera is given by its "
+                                                  "stream address)"))
+    if cam.offset_s is None:
+        return skipped("credentials", _T_AUTH, N_("needs ONVIF, which did not answer"))
     try:
         cam.device = probes.get_device_information(cam.onvif())
     except probes.ProbeError as exc:
+        if exc.kind == "auth" and not cam.user:
+            return failed("credentials", _T_AUTH, N_("the camera requires a login, and no user name is known"),
+                          _H_NO_CREDS)
         if exc.kind == "auth":
             hint = _H_AUTH
             if cam.offset_s is not None and abs(cam.offset_s) > 300:
@@ -201,6 +222,8 @@ def check_credentials(cam: CameraProbe) -> CheckResult:
         return failed("credentials", _T_AUTH, N_("GetDeviceInformation failed: %(error)s"),
                       N_("The camera answered with an error; check its firmware and ONVIF settings."), error=str(exc))
     info = " ".join(v for k, v in cam.device.items() if k in ("Manufacturer", "Model", "FirmwareVersion") and v)
+    if not cam.user:
+        return passed("credentials", _T_AUTH, N_("the camera answers without a login: %(device)s"), device=info or "?")
     return passed("credentials", _T_AUTH, N_("logged in as %(user)s: %(device)s"), user=cam.user, device=info or "?")
 
 
@@ -208,6 +231,14 @@ def check_clock_offset(cam: CameraProbe) -> CheckResult:
     if cam.offset_s is None:
         return skipped("clock_offset", _T_CLOCK, N_("the camera's time is unknown (ONVIF did not answer)"))
     off = cam.offset_s
+    if cam.camera_time is not None and cam.camera_time < CLOCK_RESET_BEFORE:
+        return failed(
+            "clock_offset", _T_CLOCK, N_("the camera's clock reads %(time)s: it was reset"),
+            N_("The camera lost its time, as cameras without a clock battery do after a power cut or reboot. Set "
+               "NTP on the camera (its web page: System → Time) so that it sets its clock at every start; until "
+               "then event times are wrong and ONVIF logins may fail."),
+            time=cam.camera_time.isoformat(" "), offset=off,
+        )
     if abs(off) > CLOCK_OFFSET_MAX_S:
         return failed(
             "clock_offset", _T_CLOCK, N_("the camera's clock is %(offset)+.0f s off this box's clock"),
@@ -227,7 +258,8 @@ def check_stream_uri(cam: CameraProbe) -> CheckResult:
     try:
         uri = probes.get_stream_uri(cam.onvif())
     except probes.ProbeError as exc:
-        hint = _H_AUTH if exc.kind == "auth" else N_(
+        auth_hint = _H_AUTH if cam.user else _H_NO_CREDS
+        hint = auth_hint if exc.kind == "auth" else N_(
             "The camera has no usable media profile. Open its web page, check that a video stream is enabled, or "
             "give the stream address with --camera-url rtsp://...")
         return failed("stream_uri", _T_URI, N_("GetStreamUri failed: %(error)s"), hint, error=str(exc))
@@ -259,7 +291,8 @@ def check_rtsp(cam: CameraProbe) -> CheckResult:
         }.get(exc.kind, _H_UNREACHABLE)
         return failed("rtsp", _T_RTSP, N_("DESCRIBE failed: %(error)s"), hint, error=str(exc))
     if answer.status == 401:
-        return failed("rtsp", _T_RTSP, N_("the camera refused the credentials for the stream (RTSP 401)"), _H_AUTH)
+        return failed("rtsp", _T_RTSP, N_("the camera refused the credentials for the stream (RTSP 401)"),
+                      _H_AUTH if cam.user else _H_NO_CREDS)
     if answer.status == 404:
         return failed("rtsp", _T_RTSP, N_("no stream at this address (RTSP 404)"),
                       N_("The stream path is wrong. Let ONVIF find it (remove the url from the config) or check "

@@ -266,3 +266,22 @@ def test_doctor_clock_sync(tool_output: dict[str, str], status: str) -> None:
     """timedatectl first, then chrony; neither available is a skip with a note."""
     r = hostchecks.check_clock_sync(lambda argv: tool_output.get(argv[0]))
     assert r.status == status
+
+
+def test_doctor_no_credentials_known_fails_with_login_hint() -> None:
+    """With no user name known, a camera that demands a login fails (not skips) with the --user hint, over RTSP and
+    over ONVIF; a camera with no address at all fails "IP reachable"."""
+    with rtsp_server(RtspServer()) as rtsp:
+        url_only = CameraProbe(name="x", rtsp_url=rtsp.url, onvif_port=None)
+        assert checks.check_credentials(url_only).status == "skip"  # the RTSP step checks the login
+        assert checks.check_stream_uri(url_only).status == "pass"
+        r401 = checks.check_rtsp(url_only)
+    with onvif_server(OnvifDevice()) as dev:
+        cam = cam_for(dev)
+        cam.user = cam.password = None
+        checks.check_onvif(cam)
+        auth = checks.check_credentials(cam)
+    nowhere = checks.check_reachable(CameraProbe(name="x", onvif_port=80))
+    assert r401.status == "fail" and "--user" in r401.text()[2] and "factory" not in r401.text()[2]
+    assert auth.status == "fail" and "--user" in auth.text()[2]
+    assert nowhere.status == "fail" and "discover" in nowhere.text()[2]

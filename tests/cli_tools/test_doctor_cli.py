@@ -181,3 +181,33 @@ def test_doctor_cli_camera_from_inventory(capsys: pytest.CaptureFixture[str], mo
     assert st["reachable"] == "pass" and st["onvif"] == "pass" and st["credentials"] == "pass", doc
     assert doc["sections"][0]["target"].startswith(f"Camera {entry.camera_id}")
     del rc
+
+
+def test_doctor_cli_unlocated_camera_fails_run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                               tmp_path: Path) -> None:
+    """A configured camera with no ip or url is found in the inventory by its uuid; one that discovery never found
+    fails "IP reachable" with the discover hint instead of being left out, so the run exits 1."""
+    from agent.discovery.inventory import INVENTORY_FILE, Inventory
+    from agent.models import CameraInfo
+    from tests.cli_tools.test_doctor_simulator import assert_hints
+
+    uuid = "urn:uuid:5f0c2a8e-1d2b-4c3a-9e4f-0123456789ab"
+    with onvif_server(OnvifDevice()) as dev:
+        inv = Inventory(tmp_path / INVENTORY_FILE)
+        inv.update(CameraInfo(camera_id="", endpoint_uuid=uuid, ip="127.0.0.1", name="cong",
+                              xaddr=f"http://127.0.0.1:{dev.port}/onvif/device_service"))
+        inv.save()
+        cfg = tmp_path / "agent.yaml"
+        cfg.write_text(
+            f"site_id: xa-thu\nmqtt:\n  host: 127.0.0.1\nstorage:\n  state_dir: {tmp_path}\ncameras:\n"
+            f"  - uuid: \"{uuid}\"\n    credentials:\n      username: admin\n      password: \"{PW}\"\n"
+            "  - name: vuon\n")
+        monkeypatch.setenv("MATTHAN_CONFIG", str(cfg))
+        rc, doc = doctor_json(capsys, "--no-host", "--frames-seconds", "1", "--timeout", "2")
+    assert_hints(doc)
+    by_target = {s["target"]: {c["name"]: c for c in s["checks"]} for s in doc["sections"]}
+    found = next(v for k, v in by_target.items() if uuid in k)
+    lost = next(v for k, v in by_target.items() if "vuon" in k)
+    assert found["reachable"]["status"] == "pass" and found["credentials"]["status"] == "pass"
+    assert lost["reachable"]["status"] == "fail" and "discover" in lost["reachable"]["hint"]
+    assert rc == 1 and doc["ok"] is False

@@ -6,7 +6,9 @@ command line with no config at all (`doctor --onvif 192.168.1.64 --user admin --
 sync, and the broker (from the config, or `--broker HOST[:PORT]`).
 
 The protocol steps (TCP, ONVIF SOAP, RTSP DESCRIBE) are the doctor's own (agent/health/probes.py); frames are read
-with the agent's PyAV source and judged with the agent's motion detector. Exit 0 only when no check failed.
+with the agent's PyAV source and judged with the agent's motion detector. Exit 0 only when no check failed. A step
+is skipped only when there is nothing to check or an earlier step failed; a check that could not be made for a
+reason the technician must act on (no password known, no address known) fails (docs/technician.md).
 Output is Vietnamese when the locale is vi_*, English otherwise; `--json` prints the English texts.
 """
 
@@ -58,7 +60,7 @@ def camera_checks(cam: Any, frames_seconds: float) -> list[Any]:
 
     out = [c.check_reachable(cam)]
     if not out[-1].ok:
-        for name, title in c.CAMERA_STEPS[1:]:
+        for name, title in c.CAMERA_STEPS[len(out):]:
             out.append(c.skipped(name, title, N_("skipped: the camera is not reachable")))
         return out
     out.append(c.check_onvif(cam))
@@ -67,7 +69,9 @@ def camera_checks(cam: Any, frames_seconds: float) -> list[Any]:
     out.append(c.check_stream_uri(cam))
     out.append(c.check_rtsp(cam))
     if not out[-1].ok:
-        cam.stream_uri = None
+        for name, title in c.CAMERA_STEPS[len(out):]:
+            out.append(c.skipped(name, title, N_("skipped: the stream did not open")))
+        return out
     frames_result, frames = check_frames(cam, frames_seconds)
     out.append(frames_result)
     out.append(c.check_image(frames))

@@ -48,8 +48,10 @@ def check_frames(cam: Any, seconds: float) -> tuple[Any, list[Any]]:
         return skipped("frames", title, N_("no stream address known")), []
     try:
         from agent.video.errors import SourceError
-    except ImportError:
-        return skipped("frames", title, N_("the video module is not installed in this build")), []
+    except ImportError:  # PyAV is a hard dependency: without it the agent cannot watch any camera either
+        return failed("frames", title, N_("the video module is not installed in this build"),
+                      N_("Reinstall matthan-agent: its video package (PyAV) is missing, so the agent cannot read "
+                         "any camera either.")), []
     import time
 
     start = time.monotonic()

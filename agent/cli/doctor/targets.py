@@ -92,10 +92,10 @@ def make_plan(args: argparse.Namespace) -> Plan:
         entries = [] if cfg is None else [
             e for e in cfg.cameras if args.camera is None or args.camera in (e.name, str(e.ip), e.uuid)]
         default_creds = cfg.discovery.credentials[0] if cfg is not None and cfg.discovery.credentials else None
+        state_dir = Path(args.state_dir or (cfg.storage.state_dir if cfg is not None else DEFAULT_STATE_DIR))
         if args.camera and not (entries and (entries[0].ip or entries[0].url)):
             # A discovered camera: its address is in the inventory the agent keeps in the state dir.
-            state_dir = args.state_dir or (Path(cfg.storage.state_dir) if cfg is not None else DEFAULT_STATE_DIR)
-            found = inventory_camera(Path(state_dir), args.camera)
+            found = inventory_camera(state_dir, args.camera, entries[0].uuid if entries else None)
             if found is None:
                 where = "the config or " if cfg is not None else ""
                 raise UsageProblem(f"no camera {args.camera!r} in {where}the inventory {state_dir}/{INVENTORY_FILE}; "
@@ -110,13 +110,14 @@ def make_plan(args: argparse.Namespace) -> Plan:
             ))
             entries = []
         for e in entries:
+            host, port = (str(e.ip), 80) if e.ip else (None, None if e.url else 80)
             if e.ip is None and e.url is None:
-                plan.notes.append(f"{e.label()}: no ip or url in the config; give --onvif HOST to check it")
-                continue
+                # Matched by name or uuid when discovered: look for it in the inventory. Not found, it is still
+                # checked, and its first step fails (no address known): the run must not pass without it.
+                host, port = inventory_camera(state_dir, e.name or "", e.uuid) or (None, 80)
             creds = e.credentials or default_creds
             plan.cameras.append(CameraProbe(
-                name=e.label(), host=str(e.ip) if e.ip else None, onvif_port=80 if e.ip else None,
-                rtsp_url=e.url, user=creds.username if creds else None,
+                name=e.label(), host=host, onvif_port=port, rtsp_url=e.url, user=creds.username if creds else None,
                 password=creds.secret() if creds else None, timeout_s=args.timeout,
             ))
     if args.broker:
@@ -138,10 +139,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
     return plan
 
 
-
-
-def inventory_camera(state_dir: Path, camera_id: str) -> tuple[str, int] | None:
-    """(host, ONVIF port) of a discovered camera from the agent's inventory, read-only; None if unknown."""
+def inventory_camera(state_dir: Path, camera_id: str, uuid: str | None = None) -> tuple[str, int] | None:
+    """(host, ONVIF port) of a discovered camera from the agent's inventory, by its id or its ONVIF endpoint uuid
+    (urn:uuid:...), read-only; None if unknown."""
     from urllib.parse import urlsplit
 
     try:
@@ -150,9 +150,11 @@ def inventory_camera(state_dir: Path, camera_id: str) -> tuple[str, int] | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     for entry in cameras.values() if isinstance(cameras, dict) else ():
-        if not isinstance(entry, dict) or entry.get("camera_id") != camera_id:
+        info = entry.get("info") if isinstance(entry, dict) else None
+        info = info if isinstance(info, dict) else {}
+        same_uuid = bool(uuid) and _uuid_key(info.get("endpoint_uuid")) == _uuid_key(uuid)
+        if not isinstance(entry, dict) or not (entry.get("camera_id") == camera_id or same_uuid):
             continue
-        info = entry.get("info") or {}
         xaddr = info.get("xaddr")
         if isinstance(xaddr, str) and xaddr:
             try:
@@ -163,3 +165,7 @@ def inventory_camera(state_dir: Path, camera_id: str) -> tuple[str, int] | None:
         ip = info.get("ip") or entry.get("last_ip")
         return (str(ip), 80) if ip else None
     return None
+
+
+def _uuid_key(value: Any) -> str:
+    return str(value or "").strip().lower().removeprefix("urn:uuid:")
