@@ -4,6 +4,9 @@ Layout (agent/simulator/netns.py): the cameras live in the camera namespace; the
 live in the agent namespace. They are started from a thread that joined the agent namespace, and processes inherit
 their creator thread's network namespace, so everything talks over the veth cable and WS-Discovery multicast never
 leaves the namespaces.
+
+The broker requires a user name and password (the rig's `auth` variant with the accounts in `E2E_USERS`): the
+agent reads its password from a file, as an installer would set it up, and the station logs in as `station`.
 """
 
 from __future__ import annotations
@@ -26,10 +29,14 @@ import psutil
 import yaml
 
 from agent.simulator.netns import Lan
-from tests.rig.broker import Broker
+from tests.rig.broker import E2E_USERS, Broker
 
 PREFIX = "matthan/v1/xa-e2e/pi-e2e"
 WORKER_STARTED = re.compile(r"worker (?P<slot>\d+) started \(pid (?P<pid>\d+)\) for (?P<cams>.+)$")
+# agent.app.worker logs this once the event's rows are committed to the outbox (durable from then on);
+# the line starts with logsetup's "%(asctime)s" (local time, milliseconds after a comma).
+QUEUED = re.compile(r"^(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(?P<ms>\d{3}) \w+ [\w.]+: \[(?P<camera>[^\]]+)\] "
+                    r"motion (?P<kind>start|update|end) (?P<event_id>\S+) \(score [^)]*\) queued as (?P<row>\S+)$")
 STATION = Path(__file__).with_name("station.py")
 
 
@@ -66,6 +73,16 @@ class Message:
         return self.topic[len(PREFIX) + 1:] if self.topic.startswith(PREFIX + "/") else self.topic
 
 
+@dataclass(frozen=True)
+class Queued:
+    """One motion event record the agent logged as committed to its outbox."""
+
+    t: float  # wall-clock time of the log line
+    camera: str
+    kind: str  # start, update or end
+    event_id: str
+
+
 @dataclass
 class Site:
     lan: Lan
@@ -98,7 +115,7 @@ class Site:
         return self.lan.run_in(self.lan.agent_ns, fn, *args)
 
     def start_broker(self) -> Broker:
-        self.broker = Broker(self.workdir / "broker")
+        self.broker = Broker(self.workdir / "broker", variant="auth", users=dict(E2E_USERS))
         self.in_agent_ns(self.broker.start)
         return self.broker
 
@@ -109,14 +126,19 @@ class Site:
     def start_station(self) -> None:
         assert self.broker is not None
         argv = [sys.executable, str(STATION), self.broker.host, str(self.broker.port), PREFIX, str(self.station_file)]
-        self.station = self.in_agent_ns(lambda: subprocess.Popen(argv, start_new_session=True))
+        env = dict(os.environ, STATION_USER="station", STATION_PASSWORD=self.broker.users["station"])
+        self.station = self.in_agent_ns(lambda: subprocess.Popen(argv, start_new_session=True, env=env))
 
     def write_config(self, **overrides: Any) -> None:
         assert self.broker is not None
+        password_file = self.workdir / "mqtt-password"
+        password_file.write_text(self.broker.users["agent"] + "\n")
+        password_file.chmod(0o600)
         cfg: dict[str, Any] = {
             "site_id": "xa-e2e",
             "agent_id": "pi-e2e",
-            "mqtt": {"host": self.broker.host, "port": self.broker.port, "keepalive": 10},
+            "mqtt": {"host": self.broker.host, "port": self.broker.port, "keepalive": 10, "username": "agent",
+                     "password_file": str(password_file)},
             "discovery": {"interfaces": ["lan0"], "interval_s": 30, "probe_timeout_s": 2,
                           "credentials": [{"username": "admin", "password": "matthan123"}]},
             "motion": {"decode_mode": "adaptive"},
@@ -135,6 +157,7 @@ class Site:
         if self.notify is None:
             self.notify = NotifyListener(self.workdir / "notify.sock")
         env = dict(os.environ, NOTIFY_SOCKET=str(self.notify.path), WATCHDOG_USEC="2000000")
+        env.pop("JOURNAL_STREAM", None)  # keep the timestamps on log lines: `queued()` reads them
 
         def spawn() -> subprocess.Popen[bytes]:
             log = open(self.agent_log, "ab")  # noqa: SIM115 - handed to the child
@@ -156,6 +179,18 @@ class Site:
         finally:
             if self.agent.poll() is None:
                 _kill_tree(self.agent.pid)
+
+    def kill_agent_group(self, timeout: float = 10.0) -> None:
+        """SIGKILL the agent's whole process group at once (supervisor and workers), as a power cut or systemd's
+        final kill would: nobody gets to flush or say goodbye."""
+        assert self.agent is not None
+        os.killpg(self.agent.pid, signal.SIGKILL)  # start_new_session: the group id is the agent's pid
+        self.agent.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while _group_alive(self.agent.pid):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"agent process group {self.agent.pid} survived SIGKILL")
+            time.sleep(0.05)  # polling the kernel's process table, bounded by the deadline
 
     def close(self) -> None:
         if self.agent is not None and self.agent.poll() is None:
@@ -196,6 +231,19 @@ class Site:
     def events(self) -> list[dict[str, Any]]:
         return [m.json for m in self.messages() if m.sub() == "events/motion"]
 
+    def health(self) -> list[Message]:
+        return [m for m in self.messages() if m.sub() == "health"]
+
+    def queued(self) -> list[Queued]:
+        """Every motion record the agent (any run of it on this site) logged as committed to its outbox."""
+        out = []
+        for line in iter_lines(self.agent_log):
+            m = QUEUED.match(line)
+            if m:
+                t = time.mktime(time.strptime(m["ts"], "%Y-%m-%d %H:%M:%S")) + int(m["ms"]) / 1000
+                out.append(Queued(t, m["camera"], m["kind"], m["event_id"]))
+        return out
+
     def wait_for(self, predicate: Callable[[], Any], timeout: float, what: str) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -210,20 +258,19 @@ class Site:
 
     def command(self, name: str, payload: bytes | dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
         """Publish `cmd/<name>` as the station would and return the agent's answer from `cmd_resp/<name>`."""
-        import paho.mqtt.client as mqtt
-
-        assert self.broker is not None
+        broker = self.broker
+        assert broker is not None
         req_id = payload.get("req_id") if isinstance(payload, dict) else None
         body = json.dumps(payload).encode() if isinstance(payload, dict) else payload
         seen = len(self.messages())
 
         def publish() -> None:
-            client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-            client.connect(self.broker.host, self.broker.port)
-            client.loop_start()
-            client.publish(f"{PREFIX}/cmd/{name}", body, qos=1).wait_for_publish(10)
-            client.loop_stop()
-            client.disconnect()
+            client = broker.client(user="station")  # connecting, network loop started
+            try:
+                client.publish(f"{PREFIX}/cmd/{name}", body, qos=1).wait_for_publish(10)
+            finally:
+                client.loop_stop()
+                client.disconnect()
 
         self.in_agent_ns(publish)
 
@@ -311,6 +358,15 @@ def crossings(info: Any, since: float, until: float) -> list[tuple[float, float]
                 out.append((start, end))
         k += 1
     return sorted(out)
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while any process (zombies aside) still belongs to process group `pgid`."""
+    for p in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if os.getpgid(p.pid) == pgid and p.status() != psutil.STATUS_ZOMBIE:
+                return True
+    return False
 
 
 def iter_lines(path: Path) -> Iterator[str]:

@@ -4,13 +4,17 @@ Persistent MQTT v5 session (clean_start=False, long expiry), QoS 1, everything u
 line per message, flushed at once, so a test can read the file while this runs:
 {"t": receive time, "topic": ..., "retain": bool, "text": utf-8 payload} or {"b64": ...} for binary payloads.
 
-    python tests/e2e/station.py HOST PORT PREFIX OUTFILE
+    STATION_USER=station STATION_PASSWORD=... python tests/e2e/station.py HOST PORT PREFIX OUTFILE
+
+The credentials come from the environment (not argv, which every user on the machine can read in `ps`); without
+STATION_USER the station connects anonymously.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import signal
 import sys
 import threading
@@ -46,6 +50,8 @@ def main() -> int:
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="e2e-station", protocol=mqtt.MQTTv5)
     client.on_connect = on_connect
+    if os.environ.get("STATION_USER"):
+        client.username_pw_set(os.environ["STATION_USER"], os.environ.get("STATION_PASSWORD"))
     client.on_message = on_message
     client.reconnect_delay_set(0.2, 2)
     props = Properties(PacketTypes.CONNECT)

@@ -40,6 +40,7 @@ VARIANTS = ("anonymous", "auth", "tls")
 
 # Users of the `auth` variant. Test-only secrets; the agent never sees these values outside tests.
 DEFAULT_USERS = {"agent": "agent-pass-1", "station": "station-pass-1"}
+E2E_USERS = {"agent": "e2e-agent-pass-7", "station": "e2e-station-pass-7"}  # the end-to-end site's broker
 DEFAULT_ACL = "user agent\ntopic readwrite #\n\nuser station\ntopic readwrite #\n"
 
 
@@ -113,6 +114,7 @@ class Broker:
     port: int = 0
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _hung: bool = field(default=False, repr=False)
+    _collectors: list[Collector] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -295,8 +297,18 @@ class Broker:
         self._hung = False
 
     def close(self) -> None:
-        """Finalizer: never leave a broker behind, whatever state the test left it in."""
+        """Finalizer: never leave a broker behind, whatever state the test left it in. Then close the collectors
+        the test left open, which checks what they received for test passwords (AssertionError on a leak)."""
         self._kill_quietly()
+        collectors, self._collectors = self._collectors, []
+        failures = []
+        for col in collectors:
+            try:
+                col.close()
+            except AssertionError as exc:  # close every collector first, then report
+                failures.append(exc)
+        if failures:
+            raise failures[0]
 
     # ---- station-side clients ----------------------------------------------------------------------------------
     def client(self, client_id: str = "", *, user: str | None = None, ca: Path | None = None,
@@ -325,11 +337,17 @@ class Broker:
 
 
 class Collector:
-    """A station-side subscriber that records every message; `wait_for` polls with a deadline, never a bare sleep."""
+    """A station-side subscriber that records every message; `wait_for` polls with a deadline, never a bare sleep.
+
+    `close()` (also called by the broker's finalizer for a collector the test left open) fails with an
+    AssertionError if any received topic or payload holds a known test password (tests/cli_tools/secret_scan.py).
+    """
 
     def __init__(self, broker: Broker, topic: str, *, client_id: str = "", user: str = "station",
                  session_expiry: int = 0, qos: int = 1) -> None:
         self.messages: list[Any] = []
+        self._closed = False
+        broker._collectors.append(self)
         self._cond = threading.Condition()
         self._topic, self._qos = topic, qos
         self.connected = threading.Event()  # connected and subscribed
@@ -365,9 +383,23 @@ class Collector:
             return self._cond.wait_for(lambda: predicate(self.messages), timeout)
 
     def close(self) -> None:
+        """Disconnect, then check that no received message carried a test password."""
+        if self._closed:
+            return
+        self._closed = True
         with contextlib.suppress(Exception):
             self.client.disconnect()
         self.client.loop_stop()
+        leaks = self.password_leaks()
+        assert not leaks, f"a test password reached the station (secret, topic): {leaks[:3]}"
+
+    def password_leaks(self) -> list[tuple[str, str]]:
+        """(password, topic) for every received message whose topic or payload holds a known test password."""
+        from tests.cli_tools.secret_scan import find_leaks_in_bytes  # imports this module: import here, not above
+
+        with self._cond:
+            received = [(str(m.topic), m.topic.encode() + b"\0" + bytes(m.payload)) for m in self.messages]
+        return find_leaks_in_bytes(received)
 
 
 # ---- fixtures ----------------------------------------------------------------------------------------------------
@@ -399,8 +431,14 @@ def broker_factory(tmp_path: Path, tls_material: TlsMaterial) -> Iterator[Callab
     try:
         yield make
     finally:
+        leaks: list[AssertionError] = []
         for b in made:
-            b.close()
+            try:
+                b.close()
+            except AssertionError as exc:  # close every broker first, then report
+                leaks.append(exc)
+        if leaks:
+            raise leaks[0]
 
 
 @pytest.fixture
