@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from agent.atomicfile import write_atomic
 from agent.discovery.policy import AuthBudget
 from agent.discovery.settings import AUTH_ATTEMPTS, AUTH_WINDOW_S, DiscoverySettings
 
@@ -105,7 +105,7 @@ class FileAuthBudget(AuthBudget):
         doc = {"version": FORMAT_VERSION, "window_s": self.window_s, "cameras": cameras}
         data = json.dumps(doc, indent=1, sort_keys=True).encode("utf-8")
         try:
-            _atomic_write(self.path, data)
+            write_atomic(self.path, data)
         except OSError as exc:  # disk full or read-only state dir: the budget still holds in memory
             self.write_errors += 1
             log.error("cannot save the credential budget %s (%s); a restart will forget recent rejected logins",
@@ -113,25 +113,6 @@ class FileAuthBudget(AuthBudget):
             return
         self._on_disk = set(cameras)
         self._seen = self._signature()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def budget_for(settings: DiscoverySettings, state_dir: str | os.PathLike[str] | None) -> AuthBudget:

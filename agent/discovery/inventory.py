@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import threading
 import time
 import unicodedata
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.atomicfile import write_atomic
 from agent.logsetup import camera_logger
 from agent.models import CameraInfo
 
@@ -153,22 +153,7 @@ class Inventory:
         with self._lock:
             doc = {"version": FORMAT_VERSION, "cameras": {k: _entry_to_json(e) for k, e in self._entries.items()}}
         data = json.dumps(doc, indent=1, ensure_ascii=False, sort_keys=True).encode("utf-8")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomic(self.path, data)
 
     # -- queries ---------------------------------------------------------------------------------------------
     def entries(self) -> tuple[InventoryEntry, ...]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.atomicfile import write_atomic
 from agent.i18n import N_
 from agent.models import CameraStatus
 
@@ -104,30 +104,9 @@ def atomic_write_json(path: Path, data: Mapping[str, Any], *, durable: bool = Fa
     `durable=False` (the state file) skips the fsyncs: the file is rewritten every few seconds and is worthless
     after a power cut (the agent is not running then), so there is no reason to wear the SD card for it; the
     rename alone keeps readers from ever seeing half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, indent=1, allow_nan=False, default=str)
-            fh.flush()
-            if durable:
-                os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # readable by the technician's `status` without sudo; holds no secrets
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if not durable:
-        return
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    data_bytes = json.dumps(data, ensure_ascii=False, indent=1, allow_nan=False, default=str).encode("utf-8")
+    # 0644: readable by the technician's `status` without sudo; holds no secrets
+    write_atomic(path, data_bytes, durable=durable, mode=0o644)
 
 
 class StateFileWriter:

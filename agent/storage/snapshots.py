@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
 import threading
 from pathlib import Path
+
+from agent.atomicfile import is_leftover, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class SnapshotStore:
             if entry.is_file() and entry.name.endswith(".jpg"):
                 st = entry.stat()
                 self._files[entry.name] = (st.st_mtime, st.st_size)
-            elif entry.is_file() and entry.name.startswith(".tmp-"):
+            elif entry.is_file() and is_leftover(entry.name):
                 os.unlink(entry.path)  # a write interrupted by a crash
         with self._lock:
             self._enforce(0)
@@ -58,16 +59,7 @@ class SnapshotStore:
         if len(jpeg) > self.quota_bytes:
             raise ValueError(f"snapshot of {len(jpeg)} bytes exceeds the whole quota of {self.quota_bytes} bytes")
         path = self.path_for(name)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(jpeg)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, jpeg)
         with self._lock:
             self._files.pop(path.name, None)
             self._enforce(len(jpeg))

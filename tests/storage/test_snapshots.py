@@ -37,9 +37,9 @@ def test_snapshots_replace_same_name_counts_once(tmp_path: Path) -> None:
 def test_snapshots_existing_files_counted_and_temp_removed(tmp_path: Path) -> None:
     """At start the store counts files left from before and removes half-written temporaries."""
     (tmp_path / "old.jpg").write_bytes(bytes(800))
-    (tmp_path / ".tmp-crashed").write_bytes(b"x")
+    (tmp_path / ".e1.jpg.k2j3.tmp").write_bytes(b"x")  # as write_atomic names its temporary file
     store = SnapshotStore(tmp_path, quota_bytes=1000)
-    assert not (tmp_path / ".tmp-crashed").exists()
+    assert not (tmp_path / ".e1.jpg.k2j3.tmp").exists()
     store.put("new", bytes(500))
     assert not (tmp_path / "old.jpg").exists() and (tmp_path / "new.jpg").exists()
 
