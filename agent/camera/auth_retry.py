@@ -17,8 +17,14 @@ may serve both a camera's pipeline thread and its PullPoint loop.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections import deque
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.video.backoff import Backoff
 
 AUTH_FAILURES = 3  # failed logins per window: lockouts start at 5-7; the same budget discovery keeps
 AUTH_WINDOW_S = 600.0  # s; the issue's 10 minutes
@@ -71,3 +77,15 @@ class AuthRetryPolicy:
     def delay(self, now: float, backoff_s: float) -> float:
         """The reconnect delay: the normal backoff, or longer while the login budget is spent."""
         return max(backoff_s, self.wait_s(now))
+
+    def retry_delay(self, backoff: Backoff, log: logging.Logger | logging.LoggerAdapter[Any], what: str,
+                    advice: str = "") -> float:
+        """A failed loop's next reconnect delay (recording the failure in `backoff`), saying in the log why it is
+        long when the login budget, not the backoff, holds it back."""
+        now = time.monotonic()
+        delay = backoff.failure(now)
+        held = self.wait_s(now)
+        if held > delay:
+            log.warning("%scredentials rejected %d times in the last %.0f s; next login in %.0f s, so that the camera "
+                        "does not lock the account%s", what, self.failures(now), self.window_s, held, advice)
+        return max(delay, held)

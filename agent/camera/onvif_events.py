@@ -182,14 +182,7 @@ class OnvifMotionEvents:
         self._state(False, self.error, self.reason)
 
     def _retry_delay(self, backoff: Backoff) -> float:
-        now = time.monotonic()
-        delay = backoff.failure(now)
-        held = self.auth.wait_s(now)
-        if held > delay:
-            self._log.warning("camera events: credentials rejected %d times in the last %.0f s; next login in "
-                              "%.0f s, so that the camera does not lock the account", self.auth.failures(now),
-                              self.auth.window_s, held)
-        return max(delay, held)
+        return self.auth.retry_delay(backoff, self._log, "camera events: ")
 
     async def _session(self, stop: asyncio.Event, backoff: Backoff) -> None:
         from agent.camera._onvif_client import open_pullpoint

@@ -200,14 +200,8 @@ class CameraPipeline:
         self._peak_frame = None
 
     def _retry_delay(self, backoff: Backoff) -> float:
-        now = time.monotonic()
-        delay = backoff.failure(now)
-        held = self.auth.wait_s(now)
-        if held > delay:
-            self._log.warning("credentials rejected %d times in the last %.0f s; next login in %.0f s, so that the "
-                              "camera does not lock the account (fix the password in the configuration and reload "
-                              "to retry now)", self.auth.failures(now), self.auth.window_s, held)
-        return max(delay, held)
+        return self.auth.retry_delay(backoff, self._log, "",
+                                     " (fix the password in the configuration and reload to retry now)")
 
     def _close_source(self) -> None:
         with self._lock:
