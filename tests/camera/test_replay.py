@@ -123,3 +123,32 @@ def test_replay_shared_clips(shared_data: Path, clip: str) -> None:
         assert summary["frames"] == expected_frames[clip]
     if clip in ("traffic-osd-320x240.avi", "parking-lot-768x432.mp4"):
         assert summary["events"] >= 1
+
+
+def test_replay_rtsp_until_interrupted(rtsp_server_for, crossing_clip: Path) -> None:
+    """An RTSP URL is replayed live: frame lines stream out, and Ctrl-C ends it with the summary, exit 0."""
+    import signal
+    import time
+
+    server = rtsp_server_for(crossing_clip)
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "replay", server.url(), "--jsonl", "--frames"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        frames, deadline = 0, time.monotonic() + 60
+        assert proc.stdout is not None
+        while frames < 20 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            frames += json.loads(line).get("type") == "frame"
+        assert frames >= 20, "no live frames from the RTSP stream"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    summary = json.loads(out.splitlines()[-1])
+    assert proc.returncode == 0, err
+    assert summary["type"] == "summary" and summary["frames"] >= 20
+    assert summary["source"].startswith("rtsp://127.0.0.1:")
