@@ -202,6 +202,7 @@ class Daemon:
                 self._cameras = merge(configured_cameras(self.cfg), self._discovered)
             self.supervisor.set_jobs(self._jobs())
             self._sync_board()
+        self._report_streamless()
         self._worker_pids = tuple(w.pid for w in self.supervisor.snapshot().workers if w.pid)
 
     def _sync_board(self) -> None:
@@ -218,6 +219,13 @@ class Daemon:
             enabled = cam.settings.enabled and cam.camera_id not in self._runtime_disabled
             if self.board.enabled(cam.camera_id) != enabled:
                 self.health.set_enabled(cam.camera_id, enabled)
+
+    def _report_streamless(self) -> None:
+        """Every tick, report the cameras that have no stream to run (discovery could not interrogate them). No
+        worker reports for them, and the status machine takes a camera silent for `report_silence_s` (12 s) for a
+        stalled one: reported once, an `auth_failed` camera would turn `stream_stalled` after some 16 s."""
+        for cam in self._cameras:
+            enabled = cam.settings.enabled and cam.camera_id not in self._runtime_disabled
             if enabled and cam.uri is None and cam.reason is not None:
                 self.health.observe(CameraReport(cam.camera_id, time.time(), connected=False, error=cam.reason,
                                                  error_message=cam.problem or ""))
@@ -252,10 +260,25 @@ class Daemon:
             log.warning("reload: mqtt, storage and identity changes take effect after a restart")
         self.cfg = cfg
         if self.manager is not None:
-            self.manager.settings = discovery_settings(cfg)
+            settings = discovery_settings(cfg)
+            changed = settings != self.manager.settings
+            self.manager.settings = settings
+            if changed:
+                self._recheck_failed()
         self.mark_cameras_changed()
         self._tick()
         log.info("configuration reloaded: %d camera(s) known", len(self._cameras))
+
+    def _recheck_failed(self) -> None:
+        """Interrogate again, at once, every discovered camera whose interrogation failed. New credentials or camera
+        entries reach such a camera only through an interrogation, and the next round may be minutes away: this is
+        what makes "fix the password and reload" retry now. Each camera's login budget (3 per 10 min) still holds."""
+        loop, manager = self._loop, self.manager
+        with self._lock:
+            failed = [c.info for c in self._discovered.values() if c.uri is None and c.info is not None]
+        if loop is not None and manager is not None and failed:
+            log.info("reload: interrogating again %d camera(s) whose discovery had failed", len(failed))
+            loop.call_soon_threadsafe(manager.recheck, failed)
 
     # -- camera reports and supervisor events (main thread) -------------------------------------------------------
     def _on_report(self, report: Any) -> None:

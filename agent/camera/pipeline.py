@@ -220,6 +220,7 @@ class CameraPipeline:
         opened = time.monotonic()
         self.watchdog.reset()
         period = ANALYSE_SLACK / s.source.analysis_fps
+        first = True  # the first analysed frame of this session is reported at once (see below)
         try:
             for frame in source.frames(stop):
                 now = time.monotonic()
@@ -233,6 +234,13 @@ class CameraPipeline:
                     self._check_stall(now, opened)
                     continue
                 self._analyse(frame, now)
+                if first:
+                    # The report sent on connecting carries no new picture yet (a new pipeline: "starting"; after
+                    # an outage: the age of the last frame before it). Without this one the status machine would
+                    # see the stream work only at the next periodic report, up to report_interval_s (5 s) later:
+                    # half the 10 s recovery budget.
+                    first = False
+                    self._on_report(self.report())
                 if adaptive:
                     source.set_keyframes_only(not self._busy())
                 if self.watchdog.frozen(now) != self._frozen:

@@ -3,6 +3,7 @@
 Runs as a task on the ONVIF thread's asyncio loop. A Hello means a camera appeared or rebooted (and, cheap
 cameras being what they are, probably reset its clock), so it is interrogated at once, which re-measures the
 clock; a Bye is reported so the status machine can say "leaving" instead of waiting for the stream to stall.
+After a reload, `recheck` sends the cameras whose interrogation failed down the same road, with the new settings.
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ import contextlib
 import dataclasses
 import enum
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from agent.discovery.auth_store import budget_for
 from agent.discovery.inventory import Inventory
 from agent.discovery.onvif import make_interrogator
 from agent.discovery.policy import AuthBudget
-from agent.discovery.results import Discovered, Interrogation, WsdEvent, WsdEventKind
+from agent.discovery.results import Discovered, Interrogation, Via, WsdEvent, WsdEventKind
 from agent.discovery.service import DiscoveryReport, discover_once
 from agent.discovery.settings import DiscoverySettings
 from agent.discovery.wsd import HelloListener
+from agent.models import CameraInfo
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +116,20 @@ class DiscoveryManager:
             except asyncio.QueueFull:
                 log.info("Hello from %s dropped (queue full); the next round will find it", event.source_ip)
 
+    def recheck(self, cameras: Iterable[CameraInfo]) -> None:
+        """Interrogate these known cameras now, as if each had sent a Hello (loop thread only). After a reload brought
+        new credentials or camera entries, a camera whose interrogation failed need not wait for the next round."""
+        for info in cameras:
+            if info.ip and info.xaddr:
+                dev = Discovered(ip=info.ip, xaddr=info.xaddr, via=Via.TARGET, endpoint_uuid=info.endpoint_uuid,
+                                 name=info.name)
+                self._heard(WsdEvent(WsdEventKind.HELLO, dev.ip, dev.endpoint_uuid, "", dev))
+
     async def _serve_hellos(self, stop: asyncio.Event) -> None:
         """Interrogate each announced camera at once, several at a time (a power cut brings 40 Hellos together)."""
         assert self._hellos is not None
-        one = make_interrogator(self.settings, self.budget)
+        settings = self.settings
+        one = make_interrogator(settings, self.budget)
         running: set[asyncio.Task[None]] = set()
 
         async def handle(device: Discovered) -> None:
@@ -136,6 +148,9 @@ class DiscoveryManager:
         try:
             while not stop.is_set():
                 event = await self._hellos.get()
+                if self.settings is not settings:  # reloaded: interrogate with the new credentials and entries
+                    settings = self.settings
+                    one = make_interrogator(settings, self.budget)
                 if event.device is not None:
                     task = asyncio.create_task(handle(event.device))
                     running.add(task)

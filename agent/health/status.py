@@ -294,7 +294,9 @@ class StatusMachine:
         """The pipeline says frozen, or packets keep arriving while the last *new* picture grows old."""
         if not r.connected:
             return False
-        flowing = r.fps_in is not None and r.fps_in > 0
+        # At least min_fps: a stalled stream can still let a straggler packet through (one in 5 s is 0.2 fps), and
+        # an aging picture then means "nothing arrives", not "the same picture arrives" (that is stream_stalled).
+        flowing = r.fps_in is not None and r.fps_in >= self._t.min_fps
         aged = r.last_frame_age_s is not None and r.last_frame_age_s > self._t.frozen_degraded_s
         return r.frozen or (flowing and aged)
 

@@ -123,10 +123,13 @@ class Site:
         assert self.broker is not None
         self.in_agent_ns(self.broker.start)
 
-    def start_station(self) -> None:
+    def start_station(self, *, retain_as_published: bool = False) -> None:
+        """The station subscriber; `retain_as_published`: recorded messages keep the retain flag the agent set."""
         assert self.broker is not None
         argv = [sys.executable, str(STATION), self.broker.host, str(self.broker.port), PREFIX, str(self.station_file)]
         env = dict(os.environ, STATION_USER="station", STATION_PASSWORD=self.broker.users["station"])
+        if retain_as_published:
+            env["STATION_RETAIN_AS_PUBLISHED"] = "1"
         self.station = self.in_agent_ns(lambda: subprocess.Popen(argv, start_new_session=True, env=env))
 
     def write_config(self, **overrides: Any) -> None:
@@ -227,6 +230,55 @@ class Site:
             if len(parts) == 3 and parts[0] == "cameras" and parts[2] == "status" and m.text:
                 latest[parts[1]] = m.json
         return latest
+
+    def status_history(self, camera: str, since: float = 0.0) -> list[Message]:
+        """Every `cameras/<camera>/status` message the station received at or after `since`, in order."""
+        topic = f"cameras/{camera}/status"
+        return [m for m in self.messages() if m.t >= since and m.sub() == topic and m.text]
+
+    def retained(self, topic_filter: str, *, count: int, timeout: float = 10.0) -> dict[str, Message]:
+        """What a station subscribing now is given as retained on `topic_filter` (below the prefix, wildcards
+        allowed): topic below the prefix -> message. A fresh connection each call; returns once `count` topics
+        arrived (the broker sends stored retained messages right after the SUBACK) or after `timeout`."""
+        import threading
+
+        broker = self.broker
+        assert broker is not None
+        got: dict[str, Message] = {}
+        cond = threading.Condition()
+
+        def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+            if not reason.is_failure:
+                client.subscribe(f"{PREFIX}/{topic_filter}", qos=1)
+
+        def on_message(client: Any, userdata: Any, msg: Any) -> None:
+            if not msg.retain:
+                return  # published live while we were subscribed: not what the broker holds for a newcomer
+            try:
+                text: str | None = msg.payload.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+            m = Message(time.time(), msg.topic, True, text, bytes(msg.payload))
+            with cond:
+                got[m.sub()] = m
+                cond.notify_all()
+
+        def read() -> None:
+            client = broker.client(user="station", connect=False)
+            client.on_connect = on_connect
+            client.on_message = on_message
+            client.connect(broker.host, broker.port, keepalive=10)
+            client.loop_start()
+            try:
+                with cond:
+                    cond.wait_for(lambda: len(got) >= count, timeout)
+            finally:
+                client.loop_stop()
+                client.disconnect()
+
+        self.in_agent_ns(read)
+        with cond:
+            return dict(got)
 
     def events(self) -> list[dict[str, Any]]:
         return [m.json for m in self.messages() if m.sub() == "events/motion"]

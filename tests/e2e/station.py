@@ -7,7 +7,9 @@ line per message, flushed at once, so a test can read the file while this runs:
     STATION_USER=station STATION_PASSWORD=... python tests/e2e/station.py HOST PORT PREFIX OUTFILE
 
 The credentials come from the environment (not argv, which every user on the machine can read in `ps`); without
-STATION_USER the station connects anonymously.
+STATION_USER the station connects anonymously. With STATION_RETAIN_AS_PUBLISHED=1 the station subscribes with the v5
+Retain As Published option, so `retain` says whether the agent published the message retained (by default MQTT
+clears the flag on live delivery, and only stored retained messages arrive with it).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 
 def main() -> int:
@@ -31,9 +34,15 @@ def main() -> int:
     lock = threading.Lock()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    as_published = os.environ.get("STATION_RETAIN_AS_PUBLISHED") == "1"
 
     def on_connect(client, userdata, flags, reason, props):  # type: ignore[no-untyped-def]
-        if not reason.is_failure:
+        if reason.is_failure:
+            return
+        if as_published:
+            opts = SubscribeOptions(qos=1, retainAsPublished=True)
+            client.subscribe([(f"{prefix}/#", opts), ("homeassistant/#", opts)])
+        else:
             client.subscribe([(f"{prefix}/#", 1), ("homeassistant/#", 1)])
 
     def on_message(client, userdata, msg):  # type: ignore[no-untyped-def]
