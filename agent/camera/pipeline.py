@@ -36,14 +36,19 @@ from agent.video import (
     Frame,
     FrameSource,
     FrameWatchdog,
+    OpenTimeout,
+    Refused,
     SourceError,
     Stalled,
+    Unreachable,
     is_greyscale,
     open_source,
 )
+from agent.video.probe import port_answers, stream_endpoint
 
 log = logging.getLogger(__name__)
 
+PORT_FAILURES = (Refused, Unreachable, OpenTimeout)  # failures a TCP connect can see the end of
 FROZEN_RECONNECT_FACTOR = 3.0  # reconnect once frozen for 3x the frozen threshold: some encoders need a new session
 ANALYSE_SLACK = 0.8  # accept a frame at 80 % of the analysis period, so 15 fps -> 5 fps takes every 3rd frame
 SAMPLE_STEP = 8  # px grid for the luma statistics in reports
@@ -64,8 +69,10 @@ class CameraPipeline:
         snapshots: SnapshotStore | None = None,
         source_factory: SourceFactory | None = None,
         auth_policy: AuthRetryPolicy | None = None,
+        backoff: Callable[[], Backoff] = Backoff,
     ) -> None:
         self.settings = settings
+        self._backoff = backoff  # a factory: each run() starts a fresh outage record
         # Shared with the camera's PullPoint loop when the worker passes one: the budget is per camera.
         self.auth = auth_policy if auth_policy is not None else AuthRetryPolicy()
         self._on_event, self._on_report, self._snapshots = on_event, on_report, snapshots
@@ -109,7 +116,7 @@ class CameraPipeline:
         reporter = threading.Thread(target=self._report_loop, args=(halt,), name=f"report-{self.settings.camera_id}",
                                     daemon=True)
         reporter.start()
-        backoff = Backoff()
+        backoff = self._backoff()
         try:
             while not stop.is_set():
                 try:
@@ -123,7 +130,7 @@ class CameraPipeline:
                     break
                 delay = self._retry_delay(backoff)
                 self._log.debug("reconnecting in %.1f s", delay)
-                if stop.wait(delay):
+                if self._wait_to_reconnect(stop, delay):
                     break
                 self._reconnects += 1
         finally:
@@ -134,6 +141,26 @@ class CameraPipeline:
             halt.set()
             reporter.join()
             self._on_report(self.report())
+
+    def _wait_to_reconnect(self, stop: threading.Event, delay: float) -> bool:
+        """Wait out `delay`, True if stopped. After a connection-level failure (refused, unreachable, no answer),
+        a bare TCP connect every `reconnect_probe_s` ends the wait as soon as the camera's port answers again; a
+        stall or a rejected login keeps the whole wait (the port answered all along)."""
+        endpoint = stream_endpoint(self.settings.uri)
+        probing = endpoint is not None and isinstance(self._error, PORT_FAILURES) and self.auth.wait_s(
+            time.monotonic()) == 0.0
+        if not probing or endpoint is None:
+            return stop.wait(delay)
+        deadline = time.monotonic() + delay
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if stop.wait(min(remaining, self.settings.reconnect_probe_s)):
+                return True
+            if port_answers(*endpoint):
+                self._log.debug("port answers again: reconnecting now")
+                return False
 
     def report(self) -> CameraReport:
         """A report of the current state; safe to call from any thread."""

@@ -2,7 +2,9 @@
 
 The delay grows with the length of the outage (a quarter of it, between 1 s and 60 s), which is exponential
 growth by 1.25x per attempt: a camera that blinks for 20 s is retried every few seconds and back within ~5 s of
-returning, while a camera that has been dark for an hour costs one attempt a minute.
+returning, while a camera that has been dark for an hour costs one attempt a minute. (The camera pipeline also
+probes a dead camera's port with a bare TCP connect every 2 s and reconnects as soon as it answers: see
+agent.video.probe.)
 """
 
 from __future__ import annotations

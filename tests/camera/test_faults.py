@@ -10,7 +10,7 @@ import pytest
 
 from agent.camera import CameraPipeline, PipelineSettings
 from agent.models import CameraReport, DecodeMode, StatusReason
-from agent.video import SourceSettings
+from agent.video import Backoff, SourceSettings
 from tests.camera.reports import Collector
 
 pytestmark = pytest.mark.rtsp
@@ -85,3 +85,43 @@ def test_faults_frozen_image_reported_and_recovered(rtsp_server_for, thawing_cli
     t1 = time.monotonic()
     back = reports.wait_for(lambda r: not r.frozen and r.error is None and r.connected, 20.0 - 12.0 + 10.0, after=t1)
     assert back is not None
+
+
+class _LongBackoff(Backoff):
+    """As after a long outage: once the first retry (after the dropped stream) failed, every retry waits 60 s."""
+
+    def failure(self, now: float) -> float:
+        super().failure(now)
+        return 1.0 if self.attempts <= 1 else 60.0
+
+
+def test_faults_camera_back_after_long_outage_reconnects_at_once(rtsp_server_for, live_clip, fault_proxy) -> None:
+    """Even with the backoff at its 60 s cap, a camera whose port answers again is reconnected within 10 s (a TCP
+    probe every 2 s cuts the wait short); a camera still refusing is not hammered meanwhile."""
+    proxy = fault_proxy(rtsp_server_for(live_clip).port)
+    reports: Collector[CameraReport] = Collector()
+    settings = PipelineSettings("cam-dinh", proxy.url(), source=SourceSettings(decode_mode=DecodeMode.KEYFRAME),
+                                report_interval_s=1.0)
+    pipeline = CameraPipeline(settings, on_event=lambda e: None, on_report=reports, backoff=_LongBackoff)
+    stop = threading.Event()
+    thread = threading.Thread(target=pipeline.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        assert reports.wait_for(_healthy, 15)
+        proxy.refuse()
+        t0 = time.monotonic()
+        assert reports.wait_for(lambda r: r.error == StatusReason.RTSP_REFUSED, REPORT_WITHIN_S, after=t0)
+        refused = reports.wait_for(lambda r: r.error == StatusReason.RTSP_REFUSED, 0)
+        assert refused is not None
+        attempts_while_refusing = refused.reconnects
+        time.sleep(5)  # the outage itself (not synchronisation): probes run, full attempts must not
+        still = reports.values()[-1]
+        assert still.reconnects == attempts_while_refusing, "full reconnects while the port still refused"
+        proxy.heal()
+        t1 = time.monotonic()
+        back = reports.wait_for(_healthy, RECOVER_WITHIN_S, after=t1)
+        assert back is not None, "not back within 10 s although the port answered"
+    finally:
+        stop.set()
+        thread.join(15)
+    assert not thread.is_alive()
