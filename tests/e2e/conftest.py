@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.simulator.netns import Lan, netns_unavailable_reason
-from tests.e2e.rig import Site
+from tests.e2e.rig import Site, running_site
 
 SCENARIO = {
     "defaults": {"fps": 15, "keyframe_s": 2, "sub": [640, 360], "main": [960, 540]},
@@ -38,25 +37,5 @@ SCENARIO = {
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """Cameras in one namespace; broker, station and `matthan-agent run` in the other; all stopped at the end."""
-    reason = netns_unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    from agent.simulator import parse_scenario
-    from agent.simulator.cluster import Cluster
-    from agent.simulator.rtsp import rtsp_unavailable_reason
-
-    rtsp_reason = rtsp_unavailable_reason()
-    if rtsp_reason:
-        pytest.skip(rtsp_reason)
-    workdir = Path(tmp_path_factory.mktemp("site"))
-    with Lan() as lan:
-        s = Site(lan, workdir)
-        try:
-            s.cluster = Cluster(parse_scenario(SCENARIO), lan=lan).start()
-            s.start_broker()
-            s.start_station()
-            s.write_config()
-            s.start_agent()
-            yield s
-        finally:
-            s.close()
+    with running_site(Path(tmp_path_factory.mktemp("site")), SCENARIO) as s:
+        yield s

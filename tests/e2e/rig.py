@@ -431,3 +431,32 @@ def environment_ok() -> str | None:
     if os.geteuid() != 0:
         return "end-to-end tests need root for network namespaces"
     return None
+
+
+@contextlib.contextmanager
+def running_site(workdir: Path, scenario: dict[str, Any], *, retain_as_published: bool = False,
+                 **config: Any) -> Iterator[Site]:
+    """A simulated village in one namespace; broker, station and `matthan-agent run` in the other (`config`
+    overrides the agent's configuration sections). Skips where namespaces or the RTSP server are unavailable;
+    everything is stopped at the end."""
+    import pytest
+
+    from agent.simulator import parse_scenario
+    from agent.simulator.cluster import Cluster
+    from agent.simulator.netns import netns_unavailable_reason
+    from agent.simulator.rtsp import rtsp_unavailable_reason
+
+    reason = netns_unavailable_reason() or rtsp_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    with Lan() as lan:
+        s = Site(lan, workdir)
+        try:
+            s.cluster = Cluster(parse_scenario(scenario), lan=lan).start()
+            s.start_broker()
+            s.start_station(retain_as_published=retain_as_published)
+            s.write_config(**config)
+            s.start_agent()
+            yield s
+        finally:
+            s.close()

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from agent.health.status import StatusThresholds
-from tests.e2e.rig import Message, Site
+from tests.e2e.rig import Message, Site, running_site
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns, pytest.mark.rtsp, pytest.mark.slow]
 
@@ -112,37 +112,17 @@ RUN: dict[str, Any] = {}
 @pytest.fixture(scope="module")
 def village(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """Eight cameras in one namespace; broker, station and `matthan-agent run` in the other; all stopped at the end."""
-    from agent.simulator.netns import Lan, netns_unavailable_reason
-
-    reason = netns_unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    from agent.simulator import parse_scenario
-    from agent.simulator.cluster import Cluster
-    from agent.simulator.rtsp import rtsp_unavailable_reason
-
-    rtsp_reason = rtsp_unavailable_reason()
-    if rtsp_reason:
-        pytest.skip(rtsp_reason)
-    with Lan() as lan:
-        s = Site(lan, Path(tmp_path_factory.mktemp("faults")))
-        try:
-            s.cluster = Cluster(parse_scenario(SCENARIO), lan=lan).start()
-            s.start_broker()
-            s.start_station(retain_as_published=True)
-            s.write_config(
-                # Rounds at the default interval (5 min): a moved or rebooted camera must be found again through
-                # its WS-Discovery Hello, not by a round that happens to fall inside the 10 s budget.
-                discovery={"interfaces": ["lan0"], "interval_s": 300, "probe_timeout_s": 2,
-                           "credentials": [{"username": "admin", "password": "matthan123"}]},
-                # One camera per worker: restarting the worker of the moved or the reset camera (a new stream
-                # address, a new password) must not restart the control camera's stream with it.
-                workers={"count": len(CAMERAS)},
-            )
-            s.start_agent()
-            yield s
-        finally:
-            s.close()
+    with running_site(
+        Path(tmp_path_factory.mktemp("faults")), SCENARIO, retain_as_published=True,
+        # Rounds at the default interval (5 min): a moved or rebooted camera must be found again through its
+        # WS-Discovery Hello, not by a round that happens to fall inside the 10 s budget.
+        discovery={"interfaces": ["lan0"], "interval_s": 300, "probe_timeout_s": 2,
+                   "credentials": [{"username": "admin", "password": "matthan123"}]},
+        # One camera per worker: restarting the worker of the moved or the reset camera (a new stream address, a
+        # new password) must not restart the control camera's stream with it.
+        workers={"count": len(CAMERAS)},
+    ) as s:
+        yield s
 
 
 def first(site: Site, camera: str, since: float, pred: Callable[[dict[str, Any]], bool]) -> Message | None:
