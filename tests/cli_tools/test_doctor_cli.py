@@ -15,12 +15,7 @@ from tests.cli_tools.fakes import OnvifDevice, RtspServer, closed_port, onvif_se
 PW = "cam-secret-Xy7"
 
 
-@pytest.fixture(autouse=True)
-def _no_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("MATTHAN_CONFIG", str(tmp_path / "no-such-config.yaml"))
-    monkeypatch.setenv("LANG", "C.UTF-8")
-    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
-        monkeypatch.delenv(var, raising=False)
+pytestmark = pytest.mark.usefixtures("english_no_config")
 
 
 def doctor_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:

@@ -15,7 +15,7 @@ from agent.simulator.netns import Lan, netns_unavailable_reason
 from tests.cli_tools.test_doctor_simulator import camera_argv, doctor_json, first_failure
 from tests.rig.sim import running_cluster
 
-pytestmark = [pytest.mark.netns, pytest.mark.rtsp]
+pytestmark = [pytest.mark.netns, pytest.mark.rtsp, pytest.mark.usefixtures("english_no_config")]
 
 
 @pytest.fixture(scope="module")
@@ -27,14 +27,6 @@ def lan_cluster() -> Iterator[tuple[Lan, Any]]:
     scenario = {"cameras": [{"name": "quirky", "quirks": ["wrong_host"]}, {"name": "mover"}, {"name": "vanish"}]}
     with Lan() as lan, running_cluster(scenario, lan=lan) as cluster:
         yield lan, cluster
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    monkeypatch.setenv("MATTHAN_CONFIG", str(tmp_path / "none.yaml"))
-    monkeypatch.setenv("LANG", "C.UTF-8")
-    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
-        monkeypatch.delenv(var, raising=False)
 
 
 def doctor_in_lan(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, lan: Lan, info: Any,

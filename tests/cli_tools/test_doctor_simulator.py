@@ -20,7 +20,7 @@ from agent.health import checks
 from agent.i18n import translator
 from tests.rig.sim import running_cluster
 
-pytestmark = pytest.mark.rtsp
+pytestmark = [pytest.mark.rtsp, pytest.mark.usefixtures("english_no_config")]
 
 CAMERAS = ["ok", "skewed", "wrongpw", "refusing", "stalled", "frozen", "rebooting"]
 REBOOT_DOWN_S = 4.0  # long enough for one doctor run against a camera that is down (it fails in milliseconds)
@@ -34,14 +34,6 @@ def cluster() -> Iterator[Any]:
     })
     with running_cluster(scenario) as c:
         yield c
-
-
-@pytest.fixture(autouse=True)
-def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    monkeypatch.setenv("MATTHAN_CONFIG", str(tmp_path / "none.yaml"))
-    monkeypatch.setenv("LANG", "C.UTF-8")
-    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
-        monkeypatch.delenv(var, raising=False)
 
 
 # -- helpers shared with test_doctor_netns.py ----------------------------------------------------------------------

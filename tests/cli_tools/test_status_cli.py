@@ -18,13 +18,7 @@ from agent.health.statefile import StateFileWriter, read_state
 from agent.i18n import translator
 from agent.models import CameraReport, DecodeMode, StatusReason
 
-
-@pytest.fixture(autouse=True)
-def _english(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("MATTHAN_CONFIG", str(tmp_path / "no-such-config.yaml"))
-    monkeypatch.setenv("LANG", "C.UTF-8")
-    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
-        monkeypatch.delenv(var, raising=False)
+pytestmark = pytest.mark.usefixtures("english_no_config")
 
 
 def write_state(state_dir: Path, *, pid: int | None = None, wall: float | None = None) -> None:
