@@ -23,7 +23,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from agent.app.config_map import pipeline_settings, tracker_settings
 from agent.app.jobs import CameraJob
-from agent.camera.onvif_events import OnvifEventsSettings
+from agent.camera.settings import OnvifEventsSettings
 from agent.config import AgentConfig, StreamChoice, effective_camera, match_camera
 from agent.config.effective import CameraSettings
 from agent.models import CameraInfo, StatusReason

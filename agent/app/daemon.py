@@ -340,6 +340,7 @@ class Daemon:
     def _onvif_thread(self) -> None:
         from agent.discovery.inventory import Inventory
         from agent.discovery.manager import DiscoveryManager
+        from agent.discovery.remote import InterrogationHelper
 
         async def main() -> None:
             self._loop = asyncio.get_running_loop()
@@ -347,10 +348,16 @@ class Daemon:
             if self._stop.is_set():
                 return
             inventory = Inventory.load(self.state_dir / "inventory.json")
+            # Interrogation (zeep and the parsed WSDLs, ~35 MB) runs in a helper process that ends when idle.
+            helper = InterrogationHelper()
             self.manager = DiscoveryManager(discovery_settings(self.cfg), inventory, on_report=self._on_discovery,
                                             on_interrogation=self._on_interrogation,
-                                            interval_s=self.cfg.discovery.interval_s)
-            await self.manager.run(self._async_stop)
+                                            interval_s=self.cfg.discovery.interval_s,
+                                            interrogator=helper.interrogator)
+            try:
+                await self.manager.run(self._async_stop)
+            finally:
+                await helper.close()
 
         try:
             asyncio.run(main())
@@ -391,11 +398,8 @@ class Daemon:
         loop, manager = self._loop, self.manager
         if loop is None or manager is None:
             return False
-        from agent.discovery.service import discover_once
-
         async def once() -> None:
-            report = await discover_once(manager.settings, inventory=manager.inventory, budget=manager.budget)
-            self._on_discovery(report)
+            self._on_discovery(await manager.round_once())
 
         asyncio.run_coroutine_threadsafe(once(), loop)
         return True

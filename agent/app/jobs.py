@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.camera import PipelineSettings
-from agent.camera.onvif_events import OnvifEventsSettings
+from agent.camera.settings import OnvifEventsSettings
 
 
 @dataclass(frozen=True, slots=True)

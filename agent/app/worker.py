@@ -17,7 +17,6 @@ or pipeline) ends the worker with `WorkerConfigError`, exit 78, which the superv
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
@@ -233,6 +232,7 @@ def _run_alarms(alarms: Sequence[Any], alarm_only: Sequence[str], heartbeat: Any
 
     Alarm-only cameras decode no frames; the loop itself beats for them, so a blocked loop stops beating.
     """
+    import asyncio  # only workers with camera-side alarms run a loop; the import costs each worker ~2 MB
 
     async def pulse(halt: asyncio.Event) -> None:
         while not halt.is_set():

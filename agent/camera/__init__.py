@@ -17,7 +17,7 @@ _EXPORTS = {
     "SourceFactory": "agent.camera.pipeline",
     "PipelineSettings": "agent.camera.settings",
     "OnvifMotionEvents": "agent.camera.onvif_events",
-    "OnvifEventsSettings": "agent.camera.onvif_events",
+    "OnvifEventsSettings": "agent.camera.settings",
 }
 __getattr__ = lazy_exports(__name__, _EXPORTS, globals())
 __all__ = [
@@ -31,6 +31,6 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from agent.camera.onvif_events import OnvifEventsSettings, OnvifMotionEvents
+    from agent.camera.onvif_events import OnvifMotionEvents
     from agent.camera.pipeline import CameraPipeline, EventSink, ReportSink, SourceFactory
-    from agent.camera.settings import PipelineSettings
+    from agent.camera.settings import OnvifEventsSettings, PipelineSettings

@@ -21,13 +21,18 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from agent.camera.auth_retry import AuthRetryPolicy
+from agent.camera.settings import (  # noqa: F401  (re-exported: the settings' old home)
+    PULL_TIMEOUT_S,
+    RENEW_S,
+    SILENCE_MARGIN_S,
+    SUBSCRIPTION_S,
+    OnvifEventsSettings,
+)
 from agent.logsetup import camera_logger
 from agent.models import CameraReport, MotionEvent, MotionResult, StatusReason
-from agent.motion.settings import TrackerSettings
 from agent.motion.tracker import EventTracker
 from agent.video.backoff import Backoff
 
@@ -35,46 +40,8 @@ log = logging.getLogger(__name__)
 
 MOTION_TOPICS = ("RuleEngine/CellMotionDetector/Motion", "VideoSource/MotionAlarm")  # Hikvision/Dahua/ONVIF Profile S
 MOTION_ITEMS = ("IsMotion", "State")  # the SimpleItem carrying the boolean, by topic family
-SUBSCRIPTION_S = 60.0  # s; cheap cameras hold 2-5 subscriptions, so a lost client's slot must free itself soon
-RENEW_S = 30.0  # s between Renews: half the lifetime, so a Renew held up by a slow pull in flight (up to 5 + 10 s)
-#                 still reaches the camera 15 s before it would drop us
-PULL_TIMEOUT_S = 5.0  # s of long poll per PullMessages
-SILENCE_MARGIN_S = 10.0  # s beyond the pull timeout (or, for a Renew, at all) after which no answer means the
-#                          camera is gone
 MESSAGE_LIMIT = 20
 AUTH_MESSAGE = "camera events: the camera rejected the user name or password; check them in the configuration"
-
-
-@dataclass(frozen=True, slots=True)
-class OnvifEventsSettings:
-    camera_id: str
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    emit_events: bool = True  # False with `both`: the alarm only wakes decoding
-    tracker: TrackerSettings = field(default_factory=TrackerSettings)
-    report_interval_s: float = 5.0
-    subscription_s: float = SUBSCRIPTION_S
-    renew_s: float = RENEW_S
-    pull_timeout_s: float = PULL_TIMEOUT_S
-    silence_margin_s: float = SILENCE_MARGIN_S
-
-    def __post_init__(self) -> None:
-        if self.subscription_s < 1.0:  # the termination time goes out in whole seconds (PT60S)
-            raise ValueError(f"subscription_s must be >= 1, got {self.subscription_s}")
-        for name in ("renew_s", "pull_timeout_s", "silence_margin_s"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.renew_s + self.silence_s >= int(self.subscription_s):
-            raise ValueError(f"renew_s + pull_timeout_s + silence_margin_s ({self.renew_s} + {self.pull_timeout_s} + "
-                             f"{self.silence_margin_s} s) must be less than subscription_s ({self.subscription_s} s): "
-                             "a Renew waits for the pull in flight and must still reach the camera in time")
-
-    @property
-    def silence_s(self) -> float:
-        """How long a pull may go unanswered before the camera counts as gone."""
-        return self.pull_timeout_s + self.silence_margin_s
 
 
 def motion_flags(messages: Any) -> list[bool]:

@@ -13,14 +13,13 @@ import contextlib
 import dataclasses
 import enum
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from agent.discovery.auth_store import budget_for
 from agent.discovery.inventory import Inventory
-from agent.discovery.onvif import make_interrogator
 from agent.discovery.policy import AuthBudget
 from agent.discovery.results import Discovered, Interrogation, Via, WsdEvent, WsdEventKind
-from agent.discovery.service import DiscoveryReport, discover_once
+from agent.discovery.service import DiscoveryReport, InterrogatorFactory, discover_once
 from agent.discovery.settings import DiscoverySettings
 from agent.discovery.wsd import HelloListener
 from agent.models import CameraInfo
@@ -50,8 +49,11 @@ class DiscoveryManager:
         on_bye: Callable[[str, WsdEvent], None] | None = None,
         interval_s: float = DEFAULT_INTERVAL_S,
         budget: AuthBudget | None = None,
+        interrogator: InterrogatorFactory | None = None,
     ) -> None:
         self.settings = settings
+        # The daemon passes agent.discovery.remote's helper; without one, interrogation runs on this loop.
+        self.interrogator = interrogator
         self.inventory = inventory
         # Kept beside the inventory (the state dir), so a restart does not give every camera 3 fresh attempts.
         self.budget = budget if budget is not None else budget_for(
@@ -93,7 +95,7 @@ class DiscoveryManager:
     async def _round(self) -> None:
         self.state = DiscoveryState.ROUND
         try:
-            report = await discover_once(self.settings, inventory=self.inventory, budget=self.budget)
+            report = await self.round_once()
         except (OSError, ValueError) as exc:
             self.errors += 1
             log.error("discovery round failed: %s", exc)
@@ -102,6 +104,18 @@ class DiscoveryManager:
             self.state = DiscoveryState.IDLE
         self.rounds += 1
         self._on_report(report)
+
+    async def round_once(self) -> DiscoveryReport:
+        """One round with this manager's settings, inventory, budget and interrogator (also for `rediscover`)."""
+        return await discover_once(self.settings, inventory=self.inventory, budget=self.budget,
+                                   interrogator=self.interrogator)
+
+    def _make_interrogator(self, settings: DiscoverySettings) -> Callable[[Discovered], Awaitable[Interrogation]]:
+        if self.interrogator is not None:
+            return self.interrogator(settings, self.budget)
+        from agent.discovery.onvif import make_interrogator  # the SOAP stack, only when used here
+
+        return make_interrogator(settings, self.budget)
 
     def _heard(self, event: WsdEvent) -> None:
         if event.kind is WsdEventKind.BYE:
@@ -129,7 +143,7 @@ class DiscoveryManager:
         """Interrogate each announced camera at once, several at a time (a power cut brings 40 Hellos together)."""
         assert self._hellos is not None
         settings = self.settings
-        one = make_interrogator(settings, self.budget)
+        one = self._make_interrogator(settings)
         running: set[asyncio.Task[None]] = set()
 
         async def handle(device: Discovered) -> None:
@@ -150,7 +164,7 @@ class DiscoveryManager:
                 event = await self._hellos.get()
                 if self.settings is not settings:  # reloaded: interrogate with the new credentials and entries
                     settings = self.settings
-                    one = make_interrogator(settings, self.budget)
+                    one = self._make_interrogator(settings)
                 if event.device is not None:
                     task = asyncio.create_task(handle(event.device))
                     running.add(task)

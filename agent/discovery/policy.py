@@ -9,16 +9,12 @@ import time
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
-import aiohttp
-import zeep.exceptions
-
 from agent.discovery.results import Discovered, FailureReason, Profile
 from agent.discovery.settings import AUTH_ATTEMPTS, AUTH_WINDOW_S
 
 _AUTH_WORDS = ("notauthorized", "not authorized", "failedauthentication", "unauthorized", "authority", "auth")
 _CLOCK_WORDS = ("messageexpired", "expired", "timestamp", "created")
 _PREFERRED_ENCODING = {"H264": 0, "H265": 1, "MPEG4": 2, "JPEG": 3}
-_NETWORK_ERRORS = (aiohttp.ClientError, OSError)
 
 
 def auth_key(device: Discovered) -> str:
@@ -85,6 +81,11 @@ class AuthBudget:
 
 def classify_fault(exc: BaseException) -> FailureReason:
     """Map a failed call to the reason the installer sees."""
+    # Imported here: the daemon uses this module's budget and profile rules but must not load the SOAP stack,
+    # which only the interrogation helper process needs (agent.discovery.remote).
+    import aiohttp
+    import zeep.exceptions
+
     if isinstance(exc, TimeoutError):
         return FailureReason.TIMEOUT
     if isinstance(exc, zeep.exceptions.TransportError):
@@ -96,7 +97,7 @@ def classify_fault(exc: BaseException) -> FailureReason:
         if any(word in text for word in _AUTH_WORDS):
             return FailureReason.AUTH_FAILED
         return FailureReason.UNSUPPORTED
-    if isinstance(exc, (*_NETWORK_ERRORS, zeep.exceptions.XMLSyntaxError, zeep.exceptions.XMLParseError)):
+    if isinstance(exc, (aiohttp.ClientError, OSError, zeep.exceptions.XMLSyntaxError, zeep.exceptions.XMLParseError)):
         return FailureReason.NO_ONVIF_ANSWER
     return FailureReason.UNSUPPORTED
 

@@ -11,12 +11,11 @@ import dataclasses
 import ipaddress
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from agent.discovery.auth_store import budget_for
 from agent.discovery.inventory import Inventory, InventoryUpdate
-from agent.discovery.onvif import make_interrogator, warm_up
 from agent.discovery.policy import AuthBudget
 from agent.discovery.results import Discovered, FailureReason, Interrogation, Via
 from agent.discovery.scan import ScanHit, scan_subnet
@@ -35,6 +34,9 @@ class IpChange:
     camera_id: str
     old_ip: str
     new_ip: str
+
+
+InterrogatorFactory = Callable[[DiscoverySettings, AuthBudget | None], Callable[[Discovered], Awaitable[Interrogation]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +77,12 @@ async def discover_once(
     budget: AuthBudget | None = None,
     interfaces: Iterable[Interface] | None = None,
     interrogate: bool = True,
+    interrogator: InterrogatorFactory | None = None,
 ) -> DiscoveryReport:
     """Run one round. Raises ValueError for a configured interface that does not exist; device trouble is in
     the rows. Saves the inventory when it has a path; without a `budget`, the credential budget is kept beside
-    such an inventory (the state dir), else in memory for this round only."""
+    such an inventory (the state dir), else in memory for this round only. `interrogator` makes the per-camera
+    interrogation (the daemon's runs in a helper process, agent.discovery.remote); by default it runs here."""
     started = time.monotonic()
     inventory = inventory if inventory is not None else Inventory()
     if budget is None and interrogate:
@@ -91,8 +95,13 @@ async def discover_once(
     # Pipelined: each camera is interrogated as soon as its ProbeMatch arrives, while the window is still open,
     # and the WSDLs are parsed meanwhile; the round then takes about the probe window, not window + interrogation.
     tasks: list[asyncio.Task[Interrogation]] = []
-    one = make_interrogator(settings, budget)
-    warm = asyncio.create_task(warm_up()) if interrogate else None
+    warm = None
+    if interrogator is None:
+        from agent.discovery.onvif import make_interrogator, warm_up  # the SOAP stack, only when used here
+
+        interrogator = make_interrogator
+        warm = asyncio.create_task(warm_up()) if interrogate else None
+    one = interrogator(settings, budget)
 
     def start(dev: Discovered) -> None:
         if interrogate:

@@ -40,6 +40,11 @@ SPREAD_VETO = 0.7  # fraction of the image spanned by the changed pixels; object
 _KERNEL = np.ones((3, 3), np.uint8)
 
 
+def _half(img: np.ndarray) -> np.ndarray:
+    """Every other row and column, contiguous: a quarter of the pixels gives the tone fit the same quantiles."""
+    return np.ascontiguousarray(img[::2, ::2])
+
+
 def _spread(changed: np.ndarray) -> float:
     """Fraction of the image covered by the bounding box of all changed pixels."""
     _, _, w, h = cv2.boundingRect(changed)
@@ -69,6 +74,7 @@ class MotionDetector:
         self._valid: np.ndarray | None = None  # 255 where analysed (not masked)
         self._n_valid = 1
         self._static: np.ndarray | None = None  # valid and not moving in the last frame: where gain is measured
+        self._static_half: np.ndarray | None = None  # every other row and column of it, for the tone fit
         self._zones: list[tuple[str, np.ndarray]] = []
         self._osd: OsdLearner | None = None
         self._start_ts = 0.0
@@ -105,7 +111,13 @@ class MotionDetector:
         excluded = polygon_mask(self.settings.masks + bands, self._shape)
         self._valid = cv2.bitwise_not(excluded)
         self._n_valid = max(1, cv2.countNonZero(self._valid))
-        self._static = self._valid.copy()
+        self._set_static(self._valid.copy())
+
+    def _set_static(self, mask: np.ndarray) -> None:
+        """Where the next frame's gain is measured; its half-resolution copy is kept, since most frames reuse it."""
+        if mask is not self._static:
+            self._static = mask
+            self._static_half = _half(mask)
 
     def _prepare(self, y: np.ndarray) -> np.ndarray:
         assert self._shape is not None
@@ -132,7 +144,7 @@ class MotionDetector:
             self._expected_input = y.shape
             self._bg = self._prepare(y).astype(np.float32)
             return MotionResult(ts=ts, score=0.0, motion=False, suppressed=SUPPRESSED_WARMUP)
-        assert self._noise is not None and self._valid is not None and self._static is not None
+        assert self._noise is not None and self._valid is not None and self._static_half is not None
         small = self._prepare(y)
         dt = ts - self._prev_ts
         dt = min(max(dt, 0.0), MAX_DT_S) if math.isfinite(dt) else 0.0
@@ -144,7 +156,7 @@ class MotionDetector:
         bg8 = cv2.convertScaleAbs(bg)
         gain, offset = 1.0, 0.0
         if s.global_change_guard:
-            gain, offset = fit_tone(small, bg8, self._static)
+            gain, offset = fit_tone(_half(small), _half(bg8), self._static_half)
         cur = cv2.convertScaleAbs(small, alpha=gain, beta=offset) if (gain, offset) != (1.0, 0.0) else small
         diff = cv2.absdiff(cur, bg8)
         thr = self._thr if s.noise_map else self._base
@@ -166,7 +178,7 @@ class MotionDetector:
             # the settle period, by comparing each frame with the previous one.
             self._bg = small.astype(np.float32)
             self._settle_until = ts + s.settle_s
-            self._static = self._valid.copy()
+            self._set_static(self._valid.copy())
             return MotionResult(ts=ts, score=score, motion=False, suppressed=SUPPRESSED_GLOBAL)
 
         if settling:
@@ -188,8 +200,7 @@ class MotionDetector:
         if ts - self._start_ts < s.warmup_s:
             return MotionResult(ts=ts, score=score, motion=False, suppressed=SUPPRESSED_WARMUP)
         if n_changed == 0:
-            if self._static is not self._valid:
-                self._static = self._valid
+            self._set_static(self._valid)
             return MotionResult(ts=ts, score=0.0, motion=False)
         return self._blobs(changed, ts, score)
 
@@ -226,7 +237,7 @@ class MotionDetector:
                                                                           changed[y : y + h, x : x + w])):
                     zones.add(name)
         # Next frame's gain is measured away from what moves now.
-        self._static = cv2.bitwise_and(self._valid, cv2.bitwise_not(grown))
+        self._set_static(cv2.bitwise_and(self._valid, cv2.bitwise_not(grown)))
         return MotionResult(
             ts=ts,
             score=score,

@@ -22,11 +22,32 @@ Camera worker processes open their own `Outbox(path, agent_id=..., owner=False)`
 the supervisor's instance (owner=True) checks integrity at start, claims and acks.
 """
 
-from agent.mqtt.client import MqttClient
-from agent.mqtt.events import InboundMessage
-from agent.mqtt.relay import Relay
-from agent.mqtt.settings import MqttSettings, RelaySettings
-from agent.mqtt.topics import TopicError, Topics, default_prefix
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from agent.lazy import lazy_exports
+
+_EXPORTS = {
+    "MqttClient": "agent.mqtt.client",
+    "InboundMessage": "agent.mqtt.events",
+    "Relay": "agent.mqtt.relay",
+    "MqttSettings": "agent.mqtt.settings",
+    "RelaySettings": "agent.mqtt.settings",
+    "TopicError": "agent.mqtt.topics",
+    "Topics": "agent.mqtt.topics",
+    "default_prefix": "agent.mqtt.topics",
+}
+# Loaded on first use (agent.lazy): camera workers build topics, payloads and outbox records but never talk to the
+# broker, and paho-mqtt with the client and relay cost each of them ~6 MB of memory for nothing.
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())
+
+if TYPE_CHECKING:
+    from agent.mqtt.client import MqttClient
+    from agent.mqtt.events import InboundMessage
+    from agent.mqtt.relay import Relay
+    from agent.mqtt.settings import MqttSettings, RelaySettings
+    from agent.mqtt.topics import TopicError, Topics, default_prefix
 
 __all__ = ["InboundMessage", "MqttClient", "MqttSettings", "Relay", "RelaySettings", "TopicError", "Topics",
            "default_prefix"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -15,15 +14,36 @@ _PLANAR_LUMA = frozenset({
 })
 
 
-@dataclass(frozen=True, slots=True)
 class Frame:
-    """One decoded picture. `y` may be a view onto decoder memory: it stays valid while this object lives."""
+    """One decoded picture. `y` may be a view onto decoder memory: it stays valid while this object lives.
 
-    y: np.ndarray  # (h, w) uint8 luma
-    ts: float  # capture time, UTC epoch seconds (arrival time for live streams; see pyav.py)
-    index: int  # 0-based count of frames this source delivered
-    keyframe: bool = False
-    image: Any = None  # the av.VideoFrame or BGR ndarray behind `y`, for a colour snapshot; None if grey only
+    A plain slotted class, not a dataclass, and `y` is read from `image` only when first asked for: in full mode two
+    frames in three are decoded but never analysed, and for those building the luma view (format lookup, plane
+    objects, a numpy view) cost more CPU than the rest of the pipeline's per-frame work together, since a camera
+    thread wakes to a cold cache for every frame."""
+
+    __slots__ = ("_y", "image", "index", "keyframe", "ts")
+
+    def __init__(self, y: np.ndarray | None = None, ts: float = 0.0, index: int = 0, keyframe: bool = False,
+                 image: Any = None) -> None:
+        if y is None and image is None:
+            raise ValueError("a frame needs its luma plane or an image to read it from")
+        self._y = y  # (h, w) uint8 luma, or None until first read from `image`
+        self.ts = ts  # capture time, UTC epoch seconds (arrival time for live streams; see pyav.py)
+        self.index = index  # 0-based count of frames this source delivered
+        self.keyframe = keyframe
+        self.image = image  # the av.VideoFrame or BGR ndarray behind `y`, for a colour snapshot; None if grey only
+
+    @property
+    def y(self) -> np.ndarray:
+        """The (h, w) uint8 luma plane."""
+        y = self._y
+        if y is None:
+            y = self._y = luma(self.image)
+        return y
+
+    def __repr__(self) -> str:
+        return f"Frame(index={self.index}, ts={self.ts:.3f}, keyframe={self.keyframe})"
 
     def bgr(self) -> np.ndarray:
         """A colour copy for a snapshot (costly: only for the few frames that become JPEGs)."""

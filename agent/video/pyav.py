@@ -33,7 +33,7 @@ import av
 
 from agent.models import DecodeMode
 from agent.video.errors import DecodeError, SourceError, Stalled, classify, mask_uri
-from agent.video.frame import Frame, luma
+from agent.video.frame import Frame
 from agent.video.settings import SourceSettings
 
 log = logging.getLogger(__name__)
@@ -125,10 +125,9 @@ class AvSource:
         self.bad_packets = 0
         self.decode_s = 0.0  # wall time spent inside the decoder, for replay's summary and the bench
         self.hardware: str | None = None
-        self.width: int | None = None
-        self.height: int | None = None
         self._anchor: float | None = None  # wall clock minus stream time, for live timestamps
         self._last_pts = 0.0
+        self._time_base: float | None = None  # s per pts tick of the decoded frames, read from the first one
         self._count_time = False  # stamp file frames by their index (containers without presentation times)
 
     @property
@@ -213,13 +212,14 @@ class AvSource:
         last_read = time.monotonic()
         skipped = True  # no keyframe decoded yet
         silent_since: float | None = None  # when the hardware decoder was first fed since its last picture
+        live, slow_gap = self.live, self.settings.read_timeout_s * 2
         for packet in container.demux(stream):
             if stop is not None and stop.is_set():
                 return
             if packet.size == 0:
                 continue  # the flush packet at the end of a file
             now = time.monotonic()
-            if self.live and now - last_read > self.settings.read_timeout_s * 2:
+            if live and now - last_read > slow_gap:
                 log.debug("%s: %.1f s between packets", self.describe(), now - last_read)
             last_read = now
             self.packets_in += 1
@@ -254,7 +254,7 @@ class AvSource:
                     raise DecodeError(f"{self.describe()}: the hardware decoder {self.hardware} gives no pictures")
             for f in decoded:
                 self.bad_packets = 0
-                yield self._frame(f, key, period)
+                yield self._frame(f, period)
         if self.live:
             raise Stalled(f"{self.describe()}: the camera ended the stream")
         # Frames still inside the decoder at the end of a file (B-frames, threading).
@@ -263,7 +263,7 @@ class AvSource:
         except AV_ERRORS:
             rest = []
         for f in rest:
-            yield self._frame(f, False, period)
+            yield self._frame(f, period)
 
     def _hardware_broken(self, why: str) -> None:
         """Remember that this stream's hardware decoder failed, so the next session decodes in software."""
@@ -279,15 +279,22 @@ class AvSource:
             self._anchor, ts = now - pts_time, now
         return ts
 
-    def _frame(self, f: Any, key: bool, period: float) -> Frame:
-        # The frame's own flag: with frame threads the packet just sent is not the picture coming out.
+    def _frame(self, f: Any, period: float) -> Frame:
+        # Lean on purpose: this runs for every decoded frame, also the two in three that full mode never analyses.
+        # Hence the time base read once (`f.time` builds a Fraction per call) and the luma view left to `Frame`.
         index = self.frames_decoded
-        self.frames_decoded += 1
-        self.width, self.height = f.width, f.height
-        pts_time = None if self._count_time else f.time
+        self.frames_decoded = index + 1
+        pts = None if self._count_time else f.pts
+        if pts is not None:
+            if self._time_base is None:
+                self._time_base = float(f.time_base or 0.0)
+            pts_time = pts * self._time_base if self._time_base else None
+        else:
+            pts_time = None
         if pts_time is None or not math.isfinite(pts_time):
             # The first RTSP frame and frames flushed at the end of a file carry no time.
             pts_time = index * period if not self.live else self._last_pts + period
         self._last_pts = pts_time
         ts = self._live_ts(pts_time) if self.live else self.start_ts + pts_time
-        return Frame(y=luma(f), ts=ts, index=index, keyframe=bool(getattr(f, "key_frame", key)), image=f)
+        # The frame's own flag: with frame threads the packet just sent is not the picture coming out.
+        return Frame(ts=ts, index=index, keyframe=bool(f.key_frame), image=f)
