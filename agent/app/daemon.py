@@ -340,7 +340,7 @@ class Daemon:
     def _onvif_thread(self) -> None:
         from agent.discovery.inventory import Inventory
         from agent.discovery.manager import DiscoveryManager
-        from agent.discovery.remote import InterrogationHelper
+        from agent.discovery.remote import InterrogationHelper, idle_timeout_for
 
         async def main() -> None:
             self._loop = asyncio.get_running_loop()
@@ -349,7 +349,7 @@ class Daemon:
                 return
             inventory = Inventory.load(self.state_dir / "inventory.json")
             # Interrogation (zeep and the parsed WSDLs, ~35 MB) runs in a helper process that ends when idle.
-            helper = InterrogationHelper()
+            helper = InterrogationHelper(idle_s=idle_timeout_for(self.cfg.discovery.interval_s))
             self.manager = DiscoveryManager(discovery_settings(self.cfg), inventory, on_report=self._on_discovery,
                                             on_interrogation=self._on_interrogation,
                                             interval_s=self.cfg.discovery.interval_s,

@@ -162,7 +162,9 @@ class DiscoveryConfig(Strict):
     interfaces: tuple[InterfaceName, ...] = field(
         (), "network interfaces to probe on", default_text="all with an IPv4 address", type_name="list of names"
     )
-    interval_s: float = field(300.0, "seconds between discovery rounds", ge=10, le=86400)
+    interval_s: float = field(
+        300.0, "seconds between discovery rounds; under 120 the ONVIF interrogation helper process stays up between "
+        "rounds", ge=10, le=86400)
     probe_timeout_s: float = field(3.0, "seconds to wait for answers to one probe", ge=0.5, le=30)
     targets: tuple[IPv4, ...] = field(
         (), "camera addresses probed directly (for cameras that ignore multicast)", type_name="list of IPv4"

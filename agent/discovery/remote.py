@@ -4,7 +4,9 @@ zeep, lxml, aiohttp and the parsed ONVIF WSDLs cost a process about 35 MB (scrip
 would keep them for months for work that takes seconds: a round every five minutes, a Hello now and then. So the
 daemon's discovery loop (WS-Discovery itself is plain UDP and stays in the daemon) hands each interrogation to a
 helper process, started with `spawn` on the first request and ended after `idle_s` without one; its memory goes
-back to the system when it exits. One-shot commands (`discover`, `doctor`) interrogate in their own process.
+back to the system when it exits. With rounds more frequent than every RESIDENT_BELOW_S the helper stays up
+instead, since restarting it each round would cost more CPU than its memory is worth. One-shot commands
+(`discover`, `doctor`) interrogate in their own process.
 
 Protocol, pickled over a duplex pipe between two copies of this module: the daemon sends
 `(request_id, settings, budget_spec, device)`, the helper answers `(request_id, Interrogation)`; closing the pipe
@@ -35,12 +37,19 @@ from agent.models import CameraInfo
 log = logging.getLogger(__name__)
 
 IDLE_S = 30.0  # s without a request before the helper exits: a round's Hellos and retries arrive well within it
+RESIDENT_BELOW_S = 120.0  # s; with rounds this frequent the helper stays up: starting it costs ~1.5 s of CPU here
+#                           (~10 s on a Pi 4) each time, more than its memory is worth between such rounds
 START_ALLOWANCE_S = 60.0  # s a fresh helper may take to import zeep and parse the WSDLs (a Pi 4 under load)
 PROCESS_NAME = "matthan-onvif"
 _PR_SET_NAME = 15  # prctl option: the 15-character name `ps -o comm` shows
 
 BudgetSpec = tuple[str | None, int, float]  # (file path or None for memory, attempts, window_s)
 Interrogator = Callable[[Discovered], Awaitable[Interrogation]]
+
+
+def idle_timeout_for(round_interval_s: float) -> float | None:
+    """How long the helper may sit idle before it exits, given the discovery round interval; None: never."""
+    return None if round_interval_s < RESIDENT_BELOW_S else IDLE_S
 
 
 def budget_spec(budget: AuthBudget | None, settings: DiscoverySettings) -> BudgetSpec:
@@ -61,8 +70,8 @@ def failed_row(device: Discovered, detail: str) -> Interrogation:
 class InterrogationHelper:
     """The daemon's side: interrogations in a helper process, for one asyncio loop (the ONVIF thread's)."""
 
-    def __init__(self, *, idle_s: float = IDLE_S, log_level: int | None = None) -> None:
-        self.idle_s = idle_s
+    def __init__(self, *, idle_s: float | None = IDLE_S, log_level: int | None = None) -> None:
+        self.idle_s = idle_s  # None: the helper stays up once started (see idle_timeout_for)
         self.started = 0  # helpers started so far (health, tests)
         self._log_level = log_level
         self._proc: Any = None  # multiprocessing.process.BaseProcess
@@ -168,7 +177,7 @@ class InterrogationHelper:
             self._idle = None
 
     def _schedule_idle(self) -> None:
-        if self._pending or self._conn is None or self._loop is None:
+        if self._pending or self._conn is None or self._loop is None or self.idle_s is None:
             return
         self._cancel_idle()
         self._idle = self._loop.call_later(self.idle_s, self._idle_out)

@@ -292,7 +292,7 @@ class ModeRun:
             "site_id": SITE_ID,
             "agent_id": AGENT_ID,
             "mqtt": {"host": self.broker.host, "port": self.broker.port, "keepalive": 10},
-            "discovery": {"interfaces": ["lan0"], "interval_s": 30, "probe_timeout_s": 2,
+            "discovery": {"interfaces": ["lan0"], "interval_s": self.args.discovery_interval, "probe_timeout_s": 2,
                           "credentials": [{"username": "admin", "password": "matthan123"}]},
             "motion": {"decode_mode": self.mode, "analysis_fps": self.args.analysis_fps},
             "storage": {"state_dir": str(self.workdir / "state")},
@@ -495,6 +495,8 @@ def main() -> int:
     ap.add_argument("--analysis-fps", type=float, default=5.0)
     ap.add_argument("--workers", type=int, default=0, help="workers.count (0 = one per CPU)")
     ap.add_argument("--modes", default="keyframe,adaptive,full")
+    ap.add_argument("--discovery-interval", type=float, default=300.0,
+                    help="discovery.interval_s (the shipped default; under 120 s the ONVIF helper stays up)")
     ap.add_argument("--online-timeout", type=float, default=90.0)
     ap.add_argument("--budget", type=float, default=420.0, help="give up on further modes after this many s")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, station file)")

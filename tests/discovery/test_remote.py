@@ -163,3 +163,28 @@ def test_the_daemon_and_camera_workers_do_not_load_what_they_do_not_use() -> Non
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_with_frequent_rounds_the_helper_stays_up(cluster: Any) -> None:
+    """Rounds more often than every RESIDENT_BELOW_S keep the helper resident (no idle exit), since restarting it
+    each round costs more CPU than its memory is worth; the shipped 300 s rounds let it exit."""
+    from agent.discovery.remote import IDLE_S, RESIDENT_BELOW_S, idle_timeout_for
+
+    assert idle_timeout_for(30.0) is None and idle_timeout_for(RESIDENT_BELOW_S - 1) is None
+    assert idle_timeout_for(300.0) == IDLE_S
+    settings = _settings(cluster)
+    good = cluster.info("lo-good")
+
+    async def scenario() -> tuple[bool, bool, int]:
+        helper = InterrogationHelper(idle_s=idle_timeout_for(30.0))
+        try:
+            first = await helper.interrogator(settings, None)(Discovered(ip="127.0.0.1", xaddr=good.xaddr,
+                                                                         via=Via.TARGET))
+            # An idle exit would come at once with idle_s 0.5 (the first test); give it three times that.
+            exited = await _wait_for(lambda: not helper.running, 1.5)
+            return first.ok, exited, helper.started
+        finally:
+            await helper.close()
+
+    ok, exited, started = asyncio.run(scenario())
+    assert ok and not exited and started == 1
