@@ -36,13 +36,17 @@ MAX_DT_S = 5.0  # s; a longer gap between frames (a reconnect) must not make one
 CLIP_LEVELS = (5, 250)  # grey levels at which a camera's output is crushed or saturated
 CLIP_CHECK_GAIN = 0.05  # relative gain change above which clipped pixels are looked for
 TONE_REBASE_GAIN = 0.2  # |gain - 1| above this (a 25 % light step) re-bases the background; +-10 % breathing does not
+TONE_REFIT_LEVELS = 1.0  # grey levels the picture's mean may move before the tone fit is redone
+TONE_REFIT_S = 1.0  # s after which it is redone anyway: the background drifts too
 SPREAD_VETO = 0.7  # fraction of the image spanned by the changed pixels; objects are compact, light is everywhere
 _KERNEL = np.ones((3, 3), np.uint8)
 
 
 def _half(img: np.ndarray) -> np.ndarray:
-    """Every other row and column, contiguous: a quarter of the pixels gives the tone fit the same quantiles."""
-    return np.ascontiguousarray(img[::2, ::2])
+    """About every other row and column (nearest-neighbour halving, one native call): a quarter of the pixels gives the
+    tone fit the same quantiles."""
+    h, w = img.shape
+    return cv2.resize(img, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_NEAREST)
 
 
 def _spread(changed: np.ndarray) -> float:
@@ -80,6 +84,7 @@ class MotionDetector:
         self._start_ts = 0.0
         self._prev_ts = 0.0
         self._settle_until = -math.inf
+        self._tone: tuple[float, float, float, float, np.ndarray] | None = None  # the last fit; see _tone_fit
 
     @property
     def osd_boxes(self) -> tuple[tuple[float, float, float, float], ...]:
@@ -98,12 +103,14 @@ class MotionDetector:
         self._shape = (wh, ww)
         self._base = np.full((wh, ww), s.threshold, np.uint8)
         self._thr = self._base.copy()  # base + gain x noise, rebuilt whenever the noise map is updated
+        self._thr_valid = self._thr  # the threshold in use, 255 where masked (no difference exceeds 255)
         self._noise_ts = ts
         self._noise = np.zeros((wh, ww), np.float32)
         self._zones = [(z.name, polygon_mask((z.polygon,), (wh, ww))) for z in s.zones]
         self._osd = OsdLearner((h, w)) if s.auto_osd_mask else None
         self._rebuild_valid()
         self._start_ts = self._prev_ts = ts
+        self._tone = None
 
     def _rebuild_valid(self) -> None:
         assert self._shape is not None
@@ -112,6 +119,13 @@ class MotionDetector:
         self._valid = cv2.bitwise_not(excluded)
         self._n_valid = max(1, cv2.countNonZero(self._valid))
         self._set_static(self._valid.copy())
+        self._mask_threshold()
+
+    def _mask_threshold(self) -> None:
+        """Fold the mask into the threshold once, instead of masking the comparison on every frame."""
+        assert self._valid is not None
+        thr = self._thr if self.settings.noise_map else self._base
+        self._thr_valid = cv2.bitwise_or(thr, cv2.bitwise_not(self._valid))
 
     def _set_static(self, mask: np.ndarray) -> None:
         """Where the next frame's gain is measured; its half-resolution copy is kept, since most frames reuse it."""
@@ -156,11 +170,10 @@ class MotionDetector:
         bg8 = cv2.convertScaleAbs(bg)
         gain, offset = 1.0, 0.0
         if s.global_change_guard:
-            gain, offset = fit_tone(_half(small), _half(bg8), self._static_half)
+            gain, offset = self._tone_fit(small, bg8, ts)
         cur = cv2.convertScaleAbs(small, alpha=gain, beta=offset) if (gain, offset) != (1.0, 0.0) else small
         diff = cv2.absdiff(cur, bg8)
-        thr = self._thr if s.noise_map else self._base
-        changed = cv2.bitwise_and(cv2.compare(diff, thr, cv2.CMP_GT), self._valid)
+        changed = cv2.compare(diff, self._thr_valid, cv2.CMP_GT)  # 0 wherever masked
         if s.global_change_guard and abs(gain - 1.0) > CLIP_CHECK_GAIN:
             changed = self._drop_clipped(changed, small, bg, gain, offset)
         n_changed = cv2.countNonZero(changed)
@@ -177,12 +190,14 @@ class MotionDetector:
             # otherwise stay "changed" until the slow background caught up. Moving objects are still found during
             # the settle period, by comparing each frame with the previous one.
             self._bg = small.astype(np.float32)
+            self._tone = None
             self._settle_until = ts + s.settle_s
             self._set_static(self._valid.copy())
             return MotionResult(ts=ts, score=score, motion=False, suppressed=SUPPRESSED_GLOBAL)
 
         if settling:
             self._bg = small.astype(np.float32)  # compare the next frame with this one
+            self._tone = None
         else:
             cv2.accumulateWeighted(small, bg, 1.0 - math.exp(-dt / s.background_tau_s))
             if s.noise_map and ts - self._noise_ts >= NOISE_UPDATE_S:
@@ -191,6 +206,7 @@ class MotionDetector:
                 self._noise_ts = ts
                 cv2.accumulateWeighted(diff, self._noise, 1.0 - math.exp(-noise_dt / s.noise_tau_s))
                 self._thr = cv2.convertScaleAbs(self._noise, alpha=s.noise_gain, beta=s.threshold)
+                self._mask_threshold()
         if self._osd is not None and not self._osd.done and self._osd.update(y, ts):
             self._rebuild_valid()
             changed = cv2.bitwise_and(changed, self._valid)
@@ -203,6 +219,20 @@ class MotionDetector:
             self._set_static(self._valid)
             return MotionResult(ts=ts, score=0.0, motion=False)
         return self._blobs(changed, ts, score)
+
+    def _tone_fit(self, small: np.ndarray, bg8: np.ndarray, ts: float) -> tuple[float, float]:
+        """The frame's gain and offset against the background, refitted only when the picture's mean level moved,
+        the static mask changed, the background was replaced or a second passed. On a steady picture the fit comes
+        out the same, and on a live camera thread (cold caches after each decode) it is the step's dearest part."""
+        assert self._static_half is not None
+        level = cv2.mean(small)[0]
+        last = self._tone
+        if (last is not None and abs(level - last[0]) <= TONE_REFIT_LEVELS and 0.0 <= ts - last[1] < TONE_REFIT_S
+                and last[4] is self._static_half):
+            return last[2], last[3]
+        gain, offset = fit_tone(_half(small), _half(bg8), self._static_half)
+        self._tone = (level, ts, gain, offset, self._static_half)
+        return gain, offset
 
     def _drop_clipped(
         self, changed: np.ndarray, small: np.ndarray, bg: np.ndarray, gain: float, offset: float

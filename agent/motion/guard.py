@@ -43,7 +43,7 @@ def fit_tone(small: np.ndarray, bg8: np.ndarray, mask: np.ndarray) -> tuple[floa
     hb = cv2.calcHist([bg8], [0], mask, [256], _RANGE)
     # One cumulative sum for both, then plain floats: the detector runs this for every analysed frame, on a cold
     # cache, where each numpy call costs more than its arithmetic.
-    cdf_c, cdf_b = np.cumsum(np.stack((hc.ravel(), hb.ravel())), axis=1).tolist()
+    cdf_c, cdf_b = np.cumsum(np.stack((hc.reshape(-1), hb.reshape(-1))), axis=1).tolist()
     qc, qb = _quantiles(cdf_c), _quantiles(cdf_b)
     if qc is None or qb is None:
         return 1.0, 0.0
