@@ -63,6 +63,21 @@ def test_luma_is_a_view_not_a_conversion(crossing_clip: Path) -> None:
         assert np.array_equal(y, frame.to_ndarray(format="yuv420p")[:360])
 
 
+def test_frame_reads_its_luma_only_when_asked(crossing_clip: Path) -> None:
+    """A source's frame holds the decoded picture and builds the Y view on first use (two frames in three are never
+    analysed in full mode), then keeps it; a frame with neither plane nor picture is refused."""
+    from agent.video import Frame
+
+    source = AvSource(str(crossing_clip), SourceSettings(decode_mode=DecodeMode.FULL))
+    frame = next(source.frames())
+    assert frame._y is None and frame.image is not None
+    y = frame.y
+    assert frame.y is y and np.array_equal(y, frame.image.to_ndarray(format="yuv420p")[:360])
+    assert Frame(y=y, ts=1.0).y is y
+    with pytest.raises(ValueError):
+        Frame(ts=1.0)
+
+
 def _decode_corrupt(path: str, out: multiprocessing.Queue) -> None:
     source = open_source(path, SourceSettings(decode_mode=DecodeMode.FULL))
     out.put(sum(1 for _ in source.frames()))
