@@ -24,13 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agent.camera.auth_retry import AuthRetryPolicy
-from agent.camera.settings import (  # noqa: F401  (re-exported: the settings' old home)
-    PULL_TIMEOUT_S,
-    RENEW_S,
-    SILENCE_MARGIN_S,
-    SUBSCRIPTION_S,
-    OnvifEventsSettings,
-)
+from agent.camera.settings import OnvifEventsSettings
 from agent.logsetup import camera_logger
 from agent.models import CameraReport, MotionEvent, MotionResult, StatusReason
 from agent.motion.tracker import EventTracker

@@ -147,9 +147,7 @@ class CameraPipeline:
         a bare TCP connect every `reconnect_probe_s` ends the wait as soon as the camera's port answers again; a
         stall or a rejected login keeps the whole wait (the port answered all along)."""
         endpoint = stream_endpoint(self.settings.uri)
-        probing = endpoint is not None and isinstance(self._error, PORT_FAILURES) and self.auth.wait_s(
-            time.monotonic()) == 0.0
-        if not probing or endpoint is None:
+        if endpoint is None or not isinstance(self._error, PORT_FAILURES) or self.auth.wait_s(time.monotonic()) > 0:
             return stop.wait(delay)
         deadline = time.monotonic() + delay
         while True:

@@ -21,6 +21,7 @@ Three guards, all on by default, make it usable on village cameras:
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -40,6 +41,16 @@ TONE_REFIT_LEVELS = 1.0  # grey levels the picture's mean may move before the to
 TONE_REFIT_S = 1.0  # s after which it is redone anyway: the background drifts too
 SPREAD_VETO = 0.7  # fraction of the image spanned by the changed pixels; objects are compact, light is everywhere
 _KERNEL = np.ones((3, 3), np.uint8)
+
+
+class _ToneFit(NamedTuple):
+    """The last tone fit and what it was made from, so that a steady picture need not be fitted again."""
+
+    level: float  # the picture's mean grey level
+    ts: float
+    gain: float
+    offset: float
+    mask_half: np.ndarray  # the static mask it was measured over (compared by identity)
 
 
 def _half(img: np.ndarray) -> np.ndarray:
@@ -77,14 +88,16 @@ class MotionDetector:
         self._base: np.ndarray | None = None
         self._valid: np.ndarray | None = None  # 255 where analysed (not masked)
         self._n_valid = 1
-        self._static: np.ndarray | None = None  # valid and not moving in the last frame: where gain is measured
-        self._static_half: np.ndarray | None = None  # every other row and column of it, for the tone fit
+        # Valid and not moving in the last frame: where gain is measured. Only its half-resolution copy is read;
+        # the mask itself is kept to recognise it (most frames pass the same `_valid` again).
+        self._static: np.ndarray | None = None
+        self._static_half: np.ndarray | None = None
         self._zones: list[tuple[str, np.ndarray]] = []
         self._osd: OsdLearner | None = None
         self._start_ts = 0.0
         self._prev_ts = 0.0
         self._settle_until = -math.inf
-        self._tone: tuple[float, float, float, float, np.ndarray] | None = None  # the last fit; see _tone_fit
+        self._tone: _ToneFit | None = None
 
     @property
     def osd_boxes(self) -> tuple[tuple[float, float, float, float], ...]:
@@ -103,7 +116,6 @@ class MotionDetector:
         self._shape = (wh, ww)
         self._base = np.full((wh, ww), s.threshold, np.uint8)
         self._thr = self._base.copy()  # base + gain x noise, rebuilt whenever the noise map is updated
-        self._thr_valid = self._thr  # the threshold in use, 255 where masked (no difference exceeds 255)
         self._noise_ts = ts
         self._noise = np.zeros((wh, ww), np.float32)
         self._zones = [(z.name, polygon_mask((z.polygon,), (wh, ww))) for z in s.zones]
@@ -118,11 +130,12 @@ class MotionDetector:
         excluded = polygon_mask(self.settings.masks + bands, self._shape)
         self._valid = cv2.bitwise_not(excluded)
         self._n_valid = max(1, cv2.countNonZero(self._valid))
-        self._set_static(self._valid.copy())
+        self._set_static(self._valid)
         self._mask_threshold()
 
     def _mask_threshold(self) -> None:
-        """Fold the mask into the threshold once, instead of masking the comparison on every frame."""
+        """The threshold in use, 255 where masked (no difference exceeds 255): the mask folded in once, instead of
+        masking the comparison on every frame."""
         assert self._valid is not None
         thr = self._thr if self.settings.noise_map else self._base
         self._thr_valid = cv2.bitwise_or(thr, cv2.bitwise_not(self._valid))
@@ -192,7 +205,7 @@ class MotionDetector:
             self._bg = small.astype(np.float32)
             self._tone = None
             self._settle_until = ts + s.settle_s
-            self._set_static(self._valid.copy())
+            self._set_static(self._valid)
             return MotionResult(ts=ts, score=score, motion=False, suppressed=SUPPRESSED_GLOBAL)
 
         if settling:
@@ -227,11 +240,11 @@ class MotionDetector:
         assert self._static_half is not None
         level = cv2.mean(small)[0]
         last = self._tone
-        if (last is not None and abs(level - last[0]) <= TONE_REFIT_LEVELS and 0.0 <= ts - last[1] < TONE_REFIT_S
-                and last[4] is self._static_half):
-            return last[2], last[3]
+        if (last is not None and abs(level - last.level) <= TONE_REFIT_LEVELS and 0.0 <= ts - last.ts < TONE_REFIT_S
+                and last.mask_half is self._static_half):
+            return last.gain, last.offset
         gain, offset = fit_tone(_half(small), _half(bg8), self._static_half)
-        self._tone = (level, ts, gain, offset, self._static_half)
+        self._tone = _ToneFit(level, ts, gain, offset, self._static_half)
         return gain, offset
 
     def _drop_clipped(

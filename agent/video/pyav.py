@@ -285,12 +285,9 @@ class AvSource:
         index = self.frames_decoded
         self.frames_decoded = index + 1
         pts = None if self._count_time else f.pts
-        if pts is not None:
-            if self._time_base is None:
-                self._time_base = float(f.time_base or 0.0)
-            pts_time = pts * self._time_base if self._time_base else None
-        else:
-            pts_time = None
+        if pts is not None and self._time_base is None:
+            self._time_base = float(f.time_base or 0.0)
+        pts_time = pts * self._time_base if pts is not None and self._time_base else None
         if pts_time is None or not math.isfinite(pts_time):
             # The first RTSP frame and frames flushed at the end of a file carry no time.
             pts_time = index * period if not self.live else self._last_pts + period

@@ -26,7 +26,7 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,19 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def close_all(items: Iterable[Any]) -> None:
+    """Close every item, then raise the first AssertionError one of them raised (a collector that saw a password):
+    one leak must not leave the other brokers or collectors open."""
+    failures: list[AssertionError] = []
+    for item in items:
+        try:
+            item.close()
+        except AssertionError as exc:
+            failures.append(exc)
+    if failures:
+        raise failures[0]
 
 
 @dataclass(frozen=True)
@@ -301,14 +314,7 @@ class Broker:
         the test left open, which checks what they received for test passwords (AssertionError on a leak)."""
         self._kill_quietly()
         collectors, self._collectors = self._collectors, []
-        failures = []
-        for col in collectors:
-            try:
-                col.close()
-            except AssertionError as exc:  # close every collector first, then report
-                failures.append(exc)
-        if failures:
-            raise failures[0]
+        close_all(collectors)
 
     # ---- station-side clients ----------------------------------------------------------------------------------
     def client(self, client_id: str = "", *, user: str | None = None, ca: Path | None = None,
@@ -431,14 +437,7 @@ def broker_factory(tmp_path: Path, tls_material: TlsMaterial) -> Iterator[Callab
     try:
         yield make
     finally:
-        leaks: list[AssertionError] = []
-        for b in made:
-            try:
-                b.close()
-            except AssertionError as exc:  # close every broker first, then report
-                leaks.append(exc)
-        if leaks:
-            raise leaks[0]
+        close_all(made)
 
 
 @pytest.fixture

@@ -150,10 +150,11 @@ def inventory_camera(state_dir: Path, camera_id: str, uuid: str | None = None) -
     except (OSError, ValueError, KeyError, TypeError):
         return None
     for entry in cameras.values() if isinstance(cameras, dict) else ():
-        info = entry.get("info") if isinstance(entry, dict) else None
-        info = info if isinstance(info, dict) else {}
+        if not isinstance(entry, dict):
+            continue
+        info = entry.get("info") if isinstance(entry.get("info"), dict) else {}
         same_uuid = bool(uuid) and _uuid_key(info.get("endpoint_uuid")) == _uuid_key(uuid)
-        if not isinstance(entry, dict) or not (entry.get("camera_id") == camera_id or same_uuid):
+        if not (entry.get("camera_id") == camera_id or same_uuid):
             continue
         xaddr = info.get("xaddr")
         if isinstance(xaddr, str) and xaddr:
